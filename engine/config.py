@@ -1,0 +1,43 @@
+"""Settings read from the environment (prefix CASEREVIEW_), with defaults for a single office."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CASEREVIEW_{name}", default)
+
+
+def default_instance_dir() -> Path:
+    return Path(_env("INSTANCE_DIR") or PROJECT_ROOT / "instance")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    outbox_dir: Path
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "asb-case-review@localhost"
+    coordinator_email: str = "coordinator@demo.test"
+    demo_password: str = "demo-password-2026"
+    script_time_limit: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        instance = default_instance_dir()
+        url = _env("DATABASE_URL") or f"sqlite:///{instance / 'casereview.sqlite3'}"
+        return cls(
+            database_url=url,
+            outbox_dir=Path(_env("OUTBOX_DIR") or instance / "outbox"),
+            smtp_host=_env("SMTP_HOST") or None,
+            smtp_port=int(_env("SMTP_PORT", "25")),
+            mail_from=_env("MAIL_FROM", "asb-case-review@localhost"),
+            coordinator_email=_env("COORDINATOR_EMAIL", "coordinator@demo.test"),
+            demo_password=_env("DEMO_PASSWORD") or "demo-password-2026",
+        )

@@ -1,0 +1,87 @@
+"""Demo agencies, accounts and cases at different stages (`casereview seed-demo`)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from .accounts import create_user, ensure_agency, hash_password
+from .models import Case
+from .scenarios import Walker, application
+from .service import CaseReview
+
+AGENCIES = {
+    "police": ("Exampleshire Police", "police@demo.test"),
+    "council": ("Exampleton District Council", "council@demo.test"),
+    "housing": ("Exampleton Homes", "housing@demo.test"),
+    "fire": ("Exampleshire Fire and Rescue", "fire@demo.test"),
+}
+STAFF = {
+    "coordinator@demo.test": ("coordinator", "Casey Coordinator"),
+    "chair@demo.test": ("chair", "Pat Chair"),
+    "reviewer@demo.test": ("reviewer", "Robin Reviewer"),
+    "owner@demo.test": ("owner", "Olive Owner"),
+    "admin@demo.test": ("admin", "Ade Admin"),
+}
+
+
+def seed(service: CaseReview) -> dict:
+    created_users = seed_accounts(service)
+    with service.sessions() as db:
+        has_cases = db.scalar(select(Case.id).limit(1)) is not None
+    references = [] if has_cases else _demo_cases(service)
+    return {"users_created": created_users, "cases_created": references}
+
+
+def seed_accounts(service: CaseReview) -> int:
+    """The demo agencies and one account per role (and per agency); returns how many were new."""
+    # One hash for the shared demo password: argon2 is slow by design, and these are demo accounts.
+    password_hash = hash_password(service.settings.demo_password)
+    created_users = 0
+    with service.transaction() as db:
+        for code, (name, email) in AGENCIES.items():
+            ensure_agency(db, code, name, email)
+        for email, (role, name) in STAFF.items():
+            created_users += create_user(db, email, role, name=name, password_hash=password_hash, now=service.now())[1]
+        for code, (name, _email) in AGENCIES.items():
+            created_users += create_user(db, f"{code}@demo.test", "partner", agency=code, name=f"{name} officer",
+                                         password_hash=password_hash, now=service.now())[1]
+    return created_users
+
+
+def _demo_cases(service: CaseReview) -> list[str]:
+    today = service.now().date()
+    made = []
+    # 1. Just received: partners are asked for their incident history.
+    made.append(service.apply(application(today, name="Jordan Lee", postcode="EX1 1AA"))["reference"])
+    # 2. Third party: waiting for the victim's consent.
+    made.append(service.apply(application(today, third_party=True, name="Mary Jones", postcode="EX2 2BB"))["reference"])
+    # 3. Histories in: the coordinator verifies them.
+    ref = service.apply(application(today, name="Chris Patel", postcode="EX3 3CC", reported_to="housing"))["reference"]
+    Walker(service, ref).provide_histories()
+    made.append(ref)
+    # 4. Threshold met and confirmed: the panel is being arranged.
+    app = application(today, hate=True, name="Taylor Green", postcode="EX4 4DD")
+    ref = service.apply(app)["reference"]
+    walker = Walker(service, ref)
+    walker.provide_histories()
+    walker.verify(app["incidents"])
+    walker.confirm()
+    made.append(ref)
+    # 5. Panel held: actions are being delivered.
+    app = application(today, name="Morgan Smith", postcode="EX5 5EE")
+    ref = service.apply(app)["reference"]
+    walker = Walker(service, ref)
+    walker.provide_histories()
+    walker.verify(app["incidents"])
+    walker.confirm()
+    walker.schedule_panel(today + timedelta(days=14))
+    walker.panel_inputs()
+    walker.outcome([
+        {"description": "Joint visit to the neighbour", "agency": "police", "owner": "PC Evans",
+         "due": (today + timedelta(days=28)).isoformat()},
+        {"description": "Install noise monitoring", "agency": "council", "owner": "Environmental health",
+         "due": (today + timedelta(days=42)).isoformat()},
+    ])
+    made.append(ref)
+    return made
