@@ -230,12 +230,19 @@ def create_user(email: str, role: str, agency: str | None, name: str | None, pas
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Flask's development server with reloading")
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="also fire timers and deliver letters in this process")
 @handles_errors
-def serve(host: str, port: int, debug: bool) -> None:
+def serve(host: str, port: int, debug: bool, worker: bool) -> None:
     """Serve the web app (waitress; the Flask debug server only with --debug)."""
     from web import create_app
 
-    app = create_app()
+    service = _service()
+    app = create_app(service=service)
+    if worker:
+        from .worker import start_in_background
+
+        start_in_background(service)
     click.echo(f"Serving on http://{host}:{port}", err=True)
     if debug:
         app.run(host=host, port=port, debug=True)

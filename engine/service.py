@@ -27,6 +27,7 @@ from .models import AuditEvent, Case, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs
 from .sandbox import check_data_keys
 from .threshold import incident_problems, parse_check_request
+from .workdays import warm_bank_holidays
 from .versions import BUNDLE, MAIN_PROCESS, THRESHOLD_PROCESS, CompiledVersion, compiled, latest_version, publish, shipped_files
 
 APPLICATION_FORM = "application.json"
@@ -57,6 +58,7 @@ class CaseReview:
         self.clock = clock or SystemClock()
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        warm_bank_holidays(self.clock.now().year)
 
     # ----- set-up -----------------------------------------------------------------------
     def init(self) -> dict:

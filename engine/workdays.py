@@ -144,3 +144,9 @@ def months_before(d: date | str, n: int) -> date:
         raise ValueError(f"{day} minus {n} months is outside the calendar")
     last_day = calendar.monthrange(year, month0 + 1)[1]
     return date(year, month0 + 1, min(day.day, last_day))
+
+
+def warm_bank_holidays(year: int) -> None:
+    """Load the years deadlines usually fall in, so the first command does not pay for it."""
+    for each in range(year - 1, year + 3):
+        bank_holidays(each)
