@@ -295,3 +295,22 @@ def test_failure_inside_a_command_rolls_everything_back(service, monkeypatch):
     monkeypatch.undo()
     walker.confirm()  # and the task can still be completed afterwards
     assert view(service, reference)["stage"] == "panel"
+
+
+def test_update_on_an_overdue_action_does_not_chase_again_at_once(service, clock):
+    reference, app, walker = start(service)
+    to_panel(service, walker, app)
+    walker.panel_inputs()
+    walker.outcome(ACTIONS[:1], follow_up_working_days=60)
+    due = date(2026, 4, 20)
+    advance(service, clock, add_working_days(due, 2))
+    assert len(walker.ready("chase_action")) == 1
+    walker.complete("chase_action", {"note": "Phoned the inspector."})
+    overdue_letters = letters(service, reference).count("action_overdue")
+    walker.complete("deliver_action", {"status": "in_progress", "progress_note": "Visit on Friday."})
+    advance(service, clock, add_working_days(due, 3))
+    assert letters(service, reference).count("action_overdue") == overdue_letters
+    assert walker.ready("chase_action") == []
+    advance(service, clock, add_working_days(due, 8))  # five working days without news
+    assert letters(service, reference).count("action_overdue") == overdue_letters + 1
+    assert len(walker.ready("chase_action")) == 1
