@@ -128,14 +128,13 @@ class CaseReview:
                 if code and code != "other" and code not in agencies:
                     agencies.append(code)
             now = self.clock.now()
-            case = Case(reference=self._next_reference(db, received_on), process_version_id=version.id,
-                        status="open", stage="application", route="third_party" if third_party else "victim",
-                        applicant_name=applicant["name"], applicant_email=applicant.get("email"),
-                        victim_name=victim.get("name") or (applicant["name"] if not third_party else None),
-                        postcode=(victim.get("postcode") or applicant.get("postcode") or "").upper() or None,
-                        agencies=agencies, received_on=received_on, lock_version=0, created_at=now, updated_at=now)
-            db.add(case)
-            db.flush()
+            fields = dict(process_version_id=version.id, status="open", stage="application",
+                          route="third_party" if third_party else "victim",
+                          applicant_name=applicant["name"], applicant_email=applicant.get("email"),
+                          victim_name=victim.get("name") or (applicant["name"] if not third_party else None),
+                          postcode=(victim.get("postcode") or applicant.get("postcode") or "").upper() or None,
+                          agencies=agencies, received_on=received_on, lock_version=0, created_at=now, updated_at=now)
+            case = self._insert_with_next_reference(db, received_on, fields)
             run = self._run(db, case)
             data = {**application, "reference": case.reference, "received_on": received_on.isoformat(),
                     "third_party": third_party, "agencies": agencies}
@@ -154,6 +153,20 @@ class CaseReview:
         if problems:
             raise InvalidData(problems, "The application is not valid")
         return application
+
+    def _insert_with_next_reference(self, db: Session, received_on: date, fields: dict) -> Case:
+        """Insert the case under the next free reference. Two applications arriving together
+        may pick the same number: the unique index refuses the second, which takes the next."""
+        for _attempt in range(50):
+            case = Case(reference=self._next_reference(db, received_on), **fields)
+            try:
+                with db.begin_nested():
+                    db.add(case)
+                    db.flush()
+                return case
+            except IntegrityError:
+                continue
+        raise Conflict("could not give the application a reference; please try again")
 
     def _next_reference(self, db: Session, received_on: date) -> str:
         prefix = f"ASB-{received_on.year}-"
