@@ -218,11 +218,15 @@ def escalate(reference: str, reason: str) -> None:
 @handles_errors
 def create_user(email: str, role: str, agency: str | None, name: str | None, password: str | None) -> None:
     """Create a user account."""
+    from . import audit
     from .accounts import create_user as create
 
     service = _service()
     with service.transaction() as db:
         user, created = create(db, email, role, agency=agency, name=name, password=password, now=service.now())
+        if created:
+            audit.record(db, at=service.now(), actor="cli", event="user_created",
+                         detail={"email": user.email, "role": user.role, "agency": user.agency})
         _emit({"email": user.email, "role": user.role, "agency": user.agency, "created": created})
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from . import forms, policy, schema
+from . import audit, forms, policy, schema
 from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
 from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, TaskNotReady
-from .models import AuditEvent, Case, HumanTask, Timer, User, WorkflowInstance
+from .models import Case, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs
 from .sandbox import check_data_keys
 from .threshold import incident_problems, parse_check_request
@@ -66,6 +66,9 @@ class CaseReview:
         with self.sessions.begin() as db:
             version, created = publish(db, shipped_files(), note="Shipped process", by="system",
                                        now=self.clock.now())
+            if created:
+                audit.record(db, at=self.clock.now(), actor="system", event="process_published",
+                             detail={"version": version.number, "sha256": version.sha256})
             return {"version": version.number, "published": created}
 
     @contextlib.contextmanager
@@ -103,9 +106,8 @@ class CaseReview:
                                     stage=case.stage, status=case.status))
         if bumped.rowcount != 1:
             raise Conflict(f"case {case.reference} was changed by someone else; try again")
-        db.add(AuditEvent(at=self.clock.now(), actor=actor.name, event=event, case_id=case.id,
-                          stage_before=stage_before, stage_after=case.stage,
-                          detail={**detail, "effects": run.history}))
+        audit.record(db, at=self.clock.now(), actor=actor.name, event=event, case_id=case.id,
+                     stage_before=stage_before, stage_after=case.stage, detail={**detail, "effects": run.history})
 
     def version_for_new_case(self, db: Session) -> CompiledVersion:
         row = latest_version(db, BUNDLE)

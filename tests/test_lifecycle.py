@@ -47,6 +47,15 @@ def to_panel(service, walker, app):
     walker.schedule_panel(TODAY + timedelta(days=21))
 
 
+def start_with_one_action(service):
+    """A case whose panel agreed one police action due 2026-04-20 (follow-up far away)."""
+    reference, app, walker = start(service)
+    to_panel(service, walker, app)
+    walker.panel_inputs()
+    walker.outcome(ACTIONS[:1], follow_up_working_days=60)
+    return reference, walker
+
+
 ACTIONS = [
     {"description": "Joint visit", "agency": "police", "owner": "PC Evans", "due": "2026-04-20"},
     {"description": "Noise monitoring", "agency": "council", "owner": "EH team", "due": "2026-04-27"},
@@ -224,10 +233,7 @@ def test_panel_goes_ahead_when_summaries_are_missing(service, clock):
 
 
 def test_overdue_action_is_reminded_then_escalated(service, clock):
-    reference, app, walker = start(service)
-    to_panel(service, walker, app)
-    walker.panel_inputs()
-    walker.outcome(ACTIONS[:1], follow_up_working_days=60)
+    reference, walker = start_with_one_action(service)
     due = date(2026, 4, 20)
     advance(service, clock, add_working_days(due, -2))
     assert "action_reminder" in letters(service, reference)
@@ -298,10 +304,7 @@ def test_failure_inside_a_command_rolls_everything_back(service, monkeypatch):
 
 
 def test_update_on_an_overdue_action_does_not_chase_again_at_once(service, clock):
-    reference, app, walker = start(service)
-    to_panel(service, walker, app)
-    walker.panel_inputs()
-    walker.outcome(ACTIONS[:1], follow_up_working_days=60)
+    reference, walker = start_with_one_action(service)
     due = date(2026, 4, 20)
     advance(service, clock, add_working_days(due, 2))
     assert len(walker.ready("chase_action")) == 1
