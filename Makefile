@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export CASEREVIEW_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install clean bench
+VENDOR := web/static/vendor
+
+.PHONY: run test install assets clean bench
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -14,7 +16,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end packages come from npm (pinned in package-lock.json) and are copied, never committed.
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/govuk $(VENDOR)/bpmn-js $(VENDOR)/axe-core
+	cp -r node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js node_modules/govuk-frontend/dist/govuk/assets $(VENDOR)/govuk/
+	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/bpmn-js/
+	cp -r node_modules/bpmn-js/dist/assets $(VENDOR)/bpmn-js/
+	cp node_modules/axe-core/axe.min.js $(VENDOR)/axe-core/
+	touch $@
+
+assets: $(VENDOR)/.installed
+
+install: $(VENV)/.installed assets
 
 run: install
 	$(BIN)/casereview init
@@ -28,4 +42,4 @@ bench: install
 	$(BIN)/python -m bench.completion --json
 
 clean:
-	rm -rf $(VENV) instance *.egg-info
+	rm -rf $(VENV) instance *.egg-info node_modules $(VENDOR)

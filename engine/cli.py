@@ -230,6 +230,43 @@ def create_user(email: str, role: str, agency: str | None, name: str | None, pas
         _emit({"email": user.email, "role": user.role, "agency": user.agency, "created": created})
 
 
+@main.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--user", "user_email", required=True)
+@handles_errors
+def token_create(user_email: str) -> None:
+    """Create a token for a user; prints the token alone (it is not shown again)."""
+    from . import audit
+    from .tokens import create_token
+
+    service = _service()
+    with service.transaction() as db:
+        value = create_token(db, user_email, service.now())
+        audit.record(db, at=service.now(), actor="cli", event="api_token_created", detail={"user": user_email})
+    click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("value", required=False)
+@click.option("--user", "user_email", default=None, help="revoke every token of this user")
+@handles_errors
+def token_revoke(value: str | None, user_email: str | None) -> None:
+    """Revoke one token, or all of a user's tokens."""
+    from . import audit
+    from .tokens import revoke
+
+    service = _service()
+    with service.transaction() as db:
+        count = revoke(db, token=value, email=user_email, now=service.now())
+        audit.record(db, at=service.now(), actor="cli", event="api_token_revoked",
+                     detail={"user": user_email, "count": count})
+    _emit({"revoked": count})
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)

@@ -29,3 +29,20 @@ def require_may_complete(actor: "Actor", task: "HumanTask") -> None:
     if task.role == "partner":
         raise NotAllowed(f"task {task.id} is for a {task.agency} officer; {actor.name} may not complete it")
     raise NotAllowed(f"task {task.id} is for the {task.role}; {actor.name} may not complete it")
+
+
+# Roles that work across every case; partners see only cases their agency is involved in.
+CASE_WIDE_ROLES = ("coordinator", "chair", "reviewer")
+
+
+def may_view_case(user, case) -> bool:
+    if user is None or not getattr(user, "active", False):
+        return False
+    if user.role in CASE_WIDE_ROLES:
+        return True
+    return user.role == "partner" and user.agency in (case.agencies or [])
+
+
+def sees_personal_details(user) -> bool:
+    """Applicant contact details are for the coordinating roles, not partner officers."""
+    return user.role in CASE_WIDE_ROLES

@@ -76,3 +76,84 @@ def case_view(db: Session, reference: str) -> dict[str, Any]:
             for e in history
         ],
     }
+
+
+INBOX_SORTS = {"due": "due", "case": "case", "task": "task"}
+
+
+def inbox(db: Session, user, *, today, stage: str | None = None, agency: str | None = None,
+          overdue: bool = False, sort: str = "due", page: int = 1, per_page: int = 25) -> dict[str, Any]:
+    """The ready tasks one staff user may complete, filtered, sorted and paginated."""
+    from sqlalchemy import func
+
+    from .models import HumanTask
+
+    query = (select(HumanTask, Case.reference, Case.stage).join(Case, Case.id == HumanTask.case_id)
+             .where(Case.status == "open", HumanTask.role == user.role))
+    if user.role == "partner":
+        query = query.where(HumanTask.agency == user.agency)
+    elif agency:
+        query = query.where(HumanTask.agency == agency)
+    if stage:
+        query = query.where(Case.stage == stage)
+    if overdue:
+        query = query.where(HumanTask.due < today)
+    total = db.scalar(select(func.count()).select_from(query.subquery()))
+    order = {
+        "due": (HumanTask.due.is_(None), HumanTask.due, Case.reference),
+        "case": (Case.reference, HumanTask.due),
+        "task": (HumanTask.title, HumanTask.due),
+    }[INBOX_SORTS.get(sort, "due")]
+    page = max(1, page)
+    rows = db.execute(query.order_by(*order, HumanTask.id).offset((page - 1) * per_page).limit(per_page)).all()
+    items = []
+    for task, reference, case_stage in rows:
+        items.append({
+            "id": task.id, "case": reference, "stage": case_stage, "title": task.title, "name": task.name,
+            "agency": task.agency, "due": task.due, "assignee": task.assignee,
+            "overdue": bool(task.due and task.due < today),
+            "due_soon": bool(task.due and today <= task.due and (task.due - today).days <= 3),
+        })
+    return {"items": items, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
+            "per_page": per_page}
+
+
+def search_cases(db: Session, user, text: str, limit: int = 50) -> list[Case]:
+    from sqlalchemy import func, or_
+
+    from . import policy
+
+    query = select(Case).order_by(Case.received_on.desc(), Case.reference.desc()).limit(limit * 4)
+    words = (text or "").strip()
+    if words:
+        pattern = f"%{words.lower()}%"
+        compact = words.replace(" ", "").upper()
+        query = query.where(or_(func.lower(Case.reference).like(pattern), func.lower(Case.applicant_name).like(pattern),
+                                func.lower(Case.victim_name).like(pattern),
+                                func.replace(Case.postcode, " ", "").like(f"%{compact}%")))
+    return [case for case in db.scalars(query) if policy.may_view_case(user, case)][:limit]
+
+
+def diagram_state(db: Session, case: Case) -> dict[str, Any]:
+    """The case_review diagram of the case's version, with the steps done and the steps waiting."""
+    from SpiffWorkflow.util.task import TaskState
+
+    from .models import WorkflowInstance
+
+    version = compiled(db, case.process_version_id)
+    row = db.scalar(select(WorkflowInstance).where(WorkflowInstance.case_id == case.id,
+                                                   WorkflowInstance.process_id == "case_review"))
+    done, current = set(), set()
+    if row is not None:
+        from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+
+        workflow = version.serializer.loads(row.state, PythonScriptEngine())
+        for task in workflow.get_tasks():
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            if task.state == TaskState.COMPLETED:
+                done.add(bpmn_id)
+            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+                current.add(bpmn_id)
+    return {"completed": sorted(done - current), "current": sorted(current)}

@@ -274,6 +274,11 @@ class CaseRun:
             return f"agency:{to}", f"{to}@agency.invalid"
         return f"agency:{to}", agency.email or f"{to}@agency.invalid"
 
+    def involve(self, agency: str) -> None:
+        """An agency asked to act on the case may see it from then on."""
+        if agency and agency not in (self.case.agencies or []):
+            self.case.agencies = [*(self.case.agencies or []), agency]  # a new list: JSON change tracking
+
     def _write_letter(self, template: str, to: str, data: dict) -> None:
         context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage}}
         letter = render(self.version.letters, template, context)
@@ -305,6 +310,7 @@ class CaseRun:
         row.owner = item.get("owner", row.owner)
         row.due = to_date(item["due"]) if item.get("due") else row.due
         row.status = str(item.get("status", row.status))
+        self.involve(row.agency)
         row.last_note = item.get("note", row.last_note)
         row.updated_at = now
 
@@ -347,6 +353,7 @@ class CaseRun:
         agency = None
         if role == "partner":
             agency = str(self.script_engine.evaluate(task, properties["agency"]))
+            self.involve(agency)
         due = None
         if properties.get("dueDate"):
             due = to_date(self.script_engine.evaluate(task, properties["dueDate"]))

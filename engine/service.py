@@ -135,7 +135,8 @@ class CaseReview:
                           applicant_name=applicant["name"], applicant_email=applicant.get("email"),
                           victim_name=victim.get("name") or (applicant["name"] if not third_party else None),
                           postcode=(victim.get("postcode") or applicant.get("postcode") or "").upper() or None,
-                          agencies=agencies, received_on=received_on, lock_version=0, created_at=now, updated_at=now)
+                          agencies=agencies, received_on=received_on, lock_version=0, created_at=now, updated_at=now,
+                          application=application)
             case = self._insert_with_next_reference(db, received_on, fields)
             run = self._run(db, case)
             data = {**application, "reference": case.reference, "received_on": received_on.isoformat(),

@@ -1,17 +1,74 @@
-"""The Flask app. This issue ships the factory and a health page; the staff pages follow."""
+"""The Flask app: staff sign-in, inbox, task and case pages (the public side and the API follow)."""
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, send_from_directory
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from sqlalchemy import text
 
-from engine.config import Settings
+from engine.config import Settings, default_instance_dir
 from engine.service import CaseReview
 
+HERE = Path(__file__).resolve().parent
+csrf = CSRFProtect()
 
-def create_app(settings: Settings | None = None, service: CaseReview | None = None) -> Flask:
-    app = Flask(__name__)
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _secret_key() -> str:
+    """CASEREVIEW_SECRET_KEY, or a random key kept in instance/ so sessions survive restarts."""
+    import os
+
+    if os.environ.get("CASEREVIEW_SECRET_KEY"):
+        return os.environ["CASEREVIEW_SECRET_KEY"]
+    path = default_instance_dir() / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, service: CaseReview | None = None, *,
+               config: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=str(HERE / "static"), static_url_path="/static")
     service = service or CaseReview(settings or Settings.from_env())
     app.extensions["casereview"] = service
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=30),
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own expiry bounds the token
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+    )
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")),
+                                     PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})])
+    app.jinja_env.globals["service_name"] = "ASB case review"
+    csrf.init_app(app)
+
+    from . import api, auth, cases, tasks
+
+    auth.init_app(app)
+    csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(tasks.blueprint)
+    app.register_blueprint(cases.blueprint)
+
+    @app.get("/assets/<path:filename>")
+    def govuk_assets(filename: str):
+        """GOV.UK Frontend's stylesheet asks for its fonts and images under /assets."""
+        return send_from_directory(HERE / "static" / "vendor" / "govuk" / "assets", filename)
 
     @app.get("/health")
     def health():
@@ -25,17 +82,35 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
 
     @app.get("/")
     def index():
-        return (
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ASB case review</title></head>"
-            "<body><main><h1>ASB case review</h1><p>The service is running. "
-            "Staff pages are being built; see <a href='/health'>service health</a>.</p></main></body></html>"
-        )
+        return render_template("index.html")
+
+    for status, title in ((403, "You cannot see this page"), (404, "Page not found"),
+                          (409, "This has changed"), (429, "Too many attempts")):
+        app.register_error_handler(status, _error_page(status, title))
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app
+
+
+def _error_page(status: int, title: str):
+    def handler(error):
+        description = getattr(error, "description", "") or ""
+        return render_template("error.html", title=title, description=description), status
+
+    return handler
+
+
+def service_of(app_or_none=None) -> CaseReview:
+    from flask import current_app
+
+    return (app_or_none or current_app).extensions["casereview"]

@@ -1,0 +1,141 @@
+"""Staff pages through Flask's test client: what each person sees, and what they may not."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import AuditEvent
+from engine.scenarios import Walker, application
+
+from .conftest import START
+from .web_helpers import make_app, page, sign_in, text_of
+
+
+@pytest.fixture
+def app(service):
+    return make_app(service)
+
+
+@pytest.fixture
+def cases(service):
+    """One case waiting for partner histories (police, council) and one with housing involved."""
+    first = service.apply(application(START.date(), name="Jordan Lee", postcode="EX1 1AA"))["reference"]
+    second = service.apply(application(START.date(), name="Chris Patel", postcode="EX3 3CC", reported_to="housing"))["reference"]
+    return first, second
+
+
+def client_for(app, email):
+    client = app.test_client()
+    sign_in(client, email)
+    return client
+
+
+def test_sign_in_failures_lock_the_account(app):
+    client = app.test_client()
+    response = client.post("/sign-in", data={"email": "police@demo.test", "password": "wrong"})
+    assert response.status_code == 400
+    assert "Enter a correct email address and password" in text_of(response)
+    assert page(response).cssselect(".govuk-error-summary a[href='#email']")
+    for _ in range(4):
+        client.post("/sign-in", data={"email": "police@demo.test", "password": "wrong"})
+    locked = client.post("/sign-in", data={"email": "police@demo.test", "password": "test-password"})
+    assert locked.status_code == 400 and "locked" in text_of(locked)
+
+
+def test_pages_need_sign_in_and_sign_out_works(app):
+    client = app.test_client()
+    assert client.get("/tasks").status_code == 302
+    sign_in(client, "coordinator@demo.test")
+    assert client.get("/tasks").status_code == 200
+    client.post("/sign-out")
+    assert client.get("/tasks").status_code == 302
+
+
+def test_csrf_is_required_on_forms(service):
+    client = make_app(service, WTF_CSRF_ENABLED=True).test_client()
+    response = client.post("/sign-in", data={"email": "coordinator@demo.test", "password": "test-password"})
+    assert response.status_code == 400
+    form = page(client.get("/sign-in"))
+    token = form.cssselect("input[name=csrf_token]")[0].get("value")
+    ok = client.post("/sign-in", data={"email": "coordinator@demo.test", "password": "test-password",
+                                       "csrf_token": token})
+    assert ok.status_code == 302
+
+
+def test_partner_inbox_shows_only_their_agency(app, cases):
+    police = client_for(app, "police@demo.test")
+    rows = page(police.get("/tasks")).cssselect("tbody tr")
+    assert len(rows) == 2
+    assert all("Provide incident history" in r.text_content() for r in rows)
+    housing = client_for(app, "housing@demo.test")
+    housing_rows = page(housing.get("/tasks")).cssselect("tbody tr")
+    assert len(housing_rows) == 1 and cases[1] in housing_rows[0].text_content()
+    fire = client_for(app, "fire@demo.test")
+    response = fire.get("/tasks")
+    assert "You have no tasks waiting" in text_of(response)
+    assert cases[0] not in text_of(response)
+
+
+def test_case_page_access_and_audit(app, service, cases):
+    first, second = cases
+    coordinator = client_for(app, "coordinator@demo.test")
+    response = coordinator.get(f"/cases/{first}")
+    assert response.status_code == 200
+    body = text_of(response)
+    assert "Jordan Lee" in body and "applicant@example.org" in body
+    assert "Gathering incident history" in body
+    # Partners: only cases their agency is involved in, without the applicant's contact details.
+    housing = client_for(app, "housing@demo.test")
+    assert housing.get(f"/cases/{first}").status_code == 404
+    seen = housing.get(f"/cases/{second}")
+    assert seen.status_code == 200 and "applicant@example.org" not in text_of(seen)
+    assert client_for(app, "fire@demo.test").get(f"/cases/{second}/diagram.bpmn").status_code == 404
+    with service.sessions() as db:
+        views = db.scalars(select(AuditEvent).where(AuditEvent.event == "case_viewed")).all()
+    assert sorted(v.actor for v in views) == ["coordinator@demo.test", "housing@demo.test"]
+
+
+def test_owner_and_admin_do_not_see_cases(app, cases):
+    for email in ("owner@demo.test", "admin@demo.test"):
+        client = client_for(app, email)
+        assert client.get("/tasks").status_code == 403
+        assert client.get(f"/cases/{cases[0]}").status_code == 403
+
+
+def test_completing_a_task_in_the_browser(app, service, cases):
+    first, _ = cases
+    police = client_for(app, "police@demo.test")
+    task = next(t for t in Walker(service, first).ready("provide_incident_history") if t.agency == "police")
+    form_page = police.get(f"/tasks/{task.id}")
+    assert form_page.status_code == 200
+    assert page(form_page).cssselect("h1")[0].text_content().strip() == "Provide incident history"
+    bad = police.post(f"/tasks/{task.id}", data={"actions_taken": "x" * 20000})
+    assert bad.status_code == 422
+    assert page(bad).cssselect(".govuk-error-summary")
+    assert "x" * 100 in bad.get_data(as_text=True)  # what was typed is kept
+    done = police.post(f"/tasks/{task.id}", data={"actions_taken": "Warning letter sent."})
+    assert done.status_code == 302
+    again = police.post(f"/tasks/{task.id}", data={"actions_taken": "Warning letter sent."})
+    assert again.status_code in (404, 409)
+    council = client_for(app, "council@demo.test")
+    other = next(t for t in Walker(service, first).ready("provide_incident_history") if t.agency == "council")
+    assert police.get(f"/tasks/{other.id}").status_code == 403
+    assert council.get(f"/tasks/{other.id}").status_code == 200
+
+
+def test_diagram_state_marks_current_step(app, cases):
+    coordinator = client_for(app, "coordinator@demo.test")
+    state = coordinator.get(f"/cases/{cases[0]}/diagram-state.json").get_json()
+    assert "provide_incident_history" in state["current"]
+    assert "acknowledge" in state["completed"]
+    xml = coordinator.get(f"/cases/{cases[0]}/diagram.bpmn")
+    assert xml.mimetype == "application/xml" and b"case_review" in xml.data
+
+
+def test_case_search(app, cases):
+    coordinator = client_for(app, "coordinator@demo.test")
+    found = text_of(coordinator.get("/cases?q=ex3 3cc"))
+    assert cases[1] in found and cases[0] not in found
+    police = client_for(app, "police@demo.test")
+    assert cases[0] in text_of(police.get("/cases?q=Jordan"))
+    assert cases[0] not in text_of(client_for(app, "fire@demo.test").get("/cases?q=Jordan"))

@@ -1,0 +1,196 @@
+"""JSON API /api/v1: the same commands and read models as the pages, behind bearer tokens."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from engine import audit, policy
+from engine.errors import CaseReviewError, InvalidData, NotAllowed, NotFound, TaskNotReady
+from engine.models import Case, HumanTask
+from engine.queries import case_view, ready_tasks, task_view
+
+from .auth import SignedInUser
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _service():
+    return current_app.extensions["casereview"]
+
+
+def problem(status: int, message: str, **extra):
+    return jsonify({"error": message, **extra}), status
+
+
+def token_required(view):
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return problem(401, "send a bearer token: Authorization: Bearer <token>")
+        from engine.tokens import user_for_token
+
+        with _service().sessions() as db:
+            user = user_for_token(db, value.strip())
+            if user is None:
+                return problem(401, "the token is not valid or has been revoked")
+            g.api_user = SignedInUser.of(user)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _json_body():
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidData([{"field": "(body)", "message": "send a JSON object with Content-Type: application/json"}])
+    return data
+
+
+@blueprint.errorhandler(CaseReviewError)
+def domain_error(error: CaseReviewError):
+    if isinstance(error, InvalidData):
+        return problem(422, error.message, errors=error.errors)
+    status = {NotAllowed: 403, TaskNotReady: 409, NotFound: 404}.get(type(error), 409)
+    return problem(status, error.message)
+
+
+@blueprint.post("/applications")
+@token_required
+def create_application():
+    if g.api_user.role != "coordinator":
+        return problem(403, "only coordinators may record applications")
+    from engine.service import Actor
+
+    result = _service().apply(_json_body(), Actor(g.api_user.email, g.api_user))
+    return jsonify(result), 201
+
+
+@blueprint.get("/tasks")
+@token_required
+def list_tasks():
+    with _service().sessions() as db:
+        return jsonify(ready_tasks(db, actor=g.api_user.actor))
+
+
+def _visible_task(db, task_id: str) -> tuple[HumanTask, Case]:
+    task = db.get(HumanTask, task_id)
+    case = db.get(Case, task.case_id) if task is not None else None
+    if task is None or not policy.may_view_case(g.api_user, case):
+        raise NotFound(f"there is no ready task {task_id} you can see")
+    return task, case
+
+
+@blueprint.get("/tasks/<task_id>")
+@token_required
+def get_task(task_id: str):
+    with _service().sessions() as db:
+        task, case = _visible_task(db, task_id)
+        return jsonify(task_view(db, task, case.reference))
+
+
+@blueprint.post("/tasks/<task_id>/complete")
+@token_required
+def complete_task(task_id: str):
+    data = _json_body()
+    service = _service()
+    with service.sessions() as db:
+        task = db.get(HumanTask, task_id)
+        if task is not None and not policy.may_view_case(g.api_user, db.get(Case, task.case_id)):
+            raise NotFound(f"there is no ready task {task_id} you can see")
+    return jsonify(service.complete(task_id, g.api_user.actor, data))
+
+
+@blueprint.get("/cases/<reference>")
+@token_required
+def get_case(reference: str):
+    service = _service()
+    with service.transaction() as db:
+        case = db.scalar(select(Case).where(Case.reference == reference))
+        if case is None or not policy.may_view_case(g.api_user, case):
+            raise NotFound(f"there is no case {reference} you can see")
+        view = case_view(db, reference)
+        audit.record(db, at=service.now(), actor=g.api_user.email, event="case_viewed", case_id=case.id,
+                     stage_before=case.stage, stage_after=case.stage, detail={"via": "api"})
+    if not policy.sees_personal_details(g.api_user):
+        view["actions"] = [a for a in view["actions"] if a["agency"] == g.api_user.agency]
+        view["letters"] = []
+    return jsonify(view)
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+_error = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_field_errors = {"type": "object", "properties": {
+    "error": {"type": "string"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "field": {"type": "string"}, "message": {"type": "string"}}, "required": ["field", "message"]}}},
+    "required": ["error", "errors"]}
+_task = {"type": "object", "required": ["id", "case", "name", "title", "role", "agency", "due", "schema"], "properties": {
+    "id": {"type": "string"}, "case": {"type": "string"}, "name": {"type": "string"}, "title": {"type": "string"},
+    "role": {"enum": ["coordinator", "partner", "chair", "reviewer", "applicant"]},
+    "agency": {"type": ["string", "null"]}, "due": {"type": ["string", "null"], "format": "date"},
+    "schema": {"type": "object", "description": "the task form's JSON Schema (2020-12)"}}}
+
+
+def _responses(ok: dict, *codes: int) -> dict:
+    described = {
+        401: ("No or bad bearer token", _error), 403: ("Not allowed for this user", _error),
+        404: ("Not found or not visible to this user", _error), 409: ("No longer ready", _error),
+        422: ("Data does not match the form", _field_errors),
+    }
+    out = {str(k): v for k, v in ok.items()}
+    for code in codes:
+        text, schema = described[code]
+        out[str(code)] = {"description": text, "content": {"application/json": {"schema": schema}}}
+    return out
+
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "ASB case review API", "version": "1.0.0",
+             "description": "Tasks, applications and cases. Authenticate with `Authorization: Bearer <token>` "
+                            "(tokens from `casereview token create --user EMAIL`)."},
+    "servers": [{"url": "/api/v1"}],
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/applications": {"post": {
+            "summary": "Record an application (coordinators)", "operationId": "createApplication",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": _responses({201: {"description": "Case created", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reference": {"type": "string"}}, "required": ["reference"]}}}}},
+                401, 403, 422)}},
+        "/tasks": {"get": {
+            "summary": "Ready tasks the caller may complete", "operationId": "listTasks",
+            "responses": _responses({200: {"description": "Tasks", "content": {"application/json": {
+                "schema": {"type": "array", "items": _task}}}}}, 401)}},
+        "/tasks/{id}": {"get": {
+            "summary": "One ready task with its form schema", "operationId": "getTask",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": _responses({200: {"description": "The task", "content": {"application/json": {"schema": _task}}}},
+                                    401, 404)}},
+        "/tasks/{id}/complete": {"post": {
+            "summary": "Validate the data against the task's form and complete it", "operationId": "completeTask",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": _responses({200: {"description": "Completed", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"completed": {"type": "string"}, "case": {"type": "string"},
+                                                 "stage": {"type": "string"}, "status": {"type": "string"}}}}}}},
+                401, 403, 404, 409, 422)}},
+        "/cases/{reference}": {"get": {
+            "summary": "A case: status, stage, threshold, actions, letters and history", "operationId": "getCase",
+            "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": _responses({200: {"description": "The case", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["reference", "status", "stage", "threshold", "actions", "history"],
+                "properties": {"reference": {"type": "string"}, "status": {"enum": ["open", "closed", "withdrawn"]},
+                               "stage": {"type": "string"}, "threshold": {"type": ["object", "null"]},
+                               "actions": {"type": "array"}, "history": {"type": "array"}}}}}}}, 401, 404)}},
+    },
+}

@@ -1,0 +1,116 @@
+"""The inbox and task pages: each person sees and completes only the tasks they may do."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from engine import policy
+from engine.errors import InvalidData, NotAllowed, TaskNotReady
+from engine.models import Agency, Case, HumanTask
+from engine.queries import inbox as inbox_query
+from engine.versions import compiled
+
+from .auth import roles_required
+from .formrender import apply_form_action, error_summary, parse_submission, render_fields
+
+blueprint = Blueprint("tasks", __name__)
+WORKING_ROLES = ("coordinator", "partner", "chair", "reviewer")
+STAGES = ("application", "consent", "incident_history", "threshold_decision", "safety_net", "panel",
+          "action_delivery", "follow_up")
+
+
+def _service():
+    return current_app.extensions["casereview"]
+
+
+@blueprint.get("/tasks")
+@roles_required(*WORKING_ROLES)
+def inbox():
+    service = _service()
+    args = request.args
+    page = args.get("page", "1")
+    filters = {
+        "stage": args.get("stage") if args.get("stage") in STAGES else None,
+        "agency": args.get("agency") or None,
+        "overdue": args.get("overdue") == "yes",
+        "sort": args.get("sort", "due"),
+        "page": int(page) if page.isdigit() else 1,
+    }
+    with service.sessions() as db:
+        result = inbox_query(db, current_user, today=service.now().date(), **filters)
+        agencies = list(db.execute(select(Agency.code, Agency.name).order_by(Agency.name)))
+    return render_template("inbox.html", title="Your tasks", result=result, filters=filters, stages=STAGES,
+                           agencies=agencies)
+
+
+def _load_task(db, task_id: str) -> tuple[HumanTask, Case]:
+    task = db.get(HumanTask, task_id)
+    if task is None:
+        abort(404, "This task has been completed or does not exist.")
+    case = db.get(Case, task.case_id)
+    if not policy.may_view_case(current_user, case):
+        abort(404, "This task has been completed or does not exist.")
+    if not policy.may_complete(current_user.actor, task):
+        abort(403, "This task is for someone else.")
+    return task, case
+
+
+def _choices(db) -> dict[str, list[tuple[str, str]]]:
+    agencies = [(code, name) for code, name in db.execute(select(Agency.code, Agency.name).order_by(Agency.name))]
+    return {"agency": agencies, "panel_agencies": agencies}
+
+
+def _render(task, case, schema, values, errors, choices, status=200):
+    fields = render_fields(schema, values, errors, choices=choices)
+    return render_template("task.html", title=task.title, task=task, case=case, schema=schema, fields=fields,
+                           error_items=error_summary(errors, schema, choices=choices) if errors else None,
+                           personal=policy.sees_personal_details(current_user)), status
+
+
+@blueprint.route("/tasks/<task_id>", methods=["GET", "POST"])
+@roles_required(*WORKING_ROLES)
+def task_page(task_id: str):
+    service = _service()
+    with service.sessions() as db:
+        task, case = _load_task(db, task_id)
+        schema = compiled(db, case.process_version_id).forms[task.form]
+        choices = _choices(db)
+        db.expunge_all()
+    if request.method == "GET":
+        return _render(task, case, schema, {}, [], choices)
+    data, form_action = parse_submission(schema, request.form)
+    if form_action:
+        return _render(task, case, schema, apply_form_action(schema, data, form_action), [], choices)
+    try:
+        service.complete(task_id, current_user.actor, data)
+    except InvalidData as error:
+        return _render(task, case, schema, data, error.errors, choices, 422)
+    except TaskNotReady:
+        return render_template("error.html", title="This task has already been completed",
+                               description="Someone else completed this task a moment ago. Nothing you entered "
+                                           "was saved. Check the case to see what happens next."), 409
+    except NotAllowed as error:
+        abort(403, error.message)
+    flash(f"‘{task.title}’ is done for {case.reference}.")
+    if policy.may_view_case(current_user, case):
+        return redirect(url_for("cases.case_page", reference=case.reference))
+    return redirect(url_for("tasks.inbox"))
+
+
+@blueprint.post("/tasks/<task_id>/claim")
+@roles_required(*WORKING_ROLES)
+def claim(task_id: str):
+    service = _service()
+    release = request.form.get("release") == "yes"
+    with service.transaction() as db:
+        task, _case = _load_task(db, task_id)
+        if release:
+            if task.assignee == current_user.email:
+                task.assignee = None
+        elif task.assignee in (None, current_user.email):
+            task.assignee = current_user.email
+        else:
+            flash(f"{task.assignee} is already working on this task.")
+    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/tasks")
+                    else url_for("tasks.inbox"))
