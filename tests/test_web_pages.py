@@ -139,3 +139,65 @@ def test_case_search(app, cases):
     police = client_for(app, "police@demo.test")
     assert cases[0] in text_of(police.get("/cases?q=Jordan"))
     assert cases[0] not in text_of(client_for(app, "fire@demo.test").get("/cases?q=Jordan"))
+
+
+def test_coordinator_records_a_phone_application(app, service):
+    coordinator = client_for(app, "coordinator@demo.test")
+    form = coordinator.get("/cases/new")
+    assert form.status_code == 200 and page(form).cssselect("input[name=applicant-name]")
+    missing = coordinator.post("/cases/new", data={"applicant-name": "Pat Phone"})
+    assert missing.status_code == 422
+    assert page(missing).cssselect(".govuk-error-summary")
+    assert 'value="Pat Phone"' in missing.get_data(as_text=True)
+    data = {
+        "applicant-name": "Pat Phone", "applicant-phone": "01632 960001", "applicant-relationship_to_victim": "self",
+        "applicant-consent_confirmed": "yes", "victim-type": "individual", "victim-name": "Pat Phone",
+        "incidents-0-occurred_on-day": "20", "incidents-0-occurred_on-month": "2", "incidents-0-occurred_on-year": "2026",
+        "incidents-0-reported_on-day": "21", "incidents-0-reported_on-month": "2", "incidents-0-reported_on-year": "2026",
+        "incidents-0-reported_to": "police", "incidents-0-description": "Shouting in the street", "incidents-0-hate": "no",
+        "impact": "I am frightened.",
+    }
+    created = coordinator.post("/cases/new", data=data)
+    assert created.status_code == 302, text_of(created)[:2000]
+    reference = created.headers["Location"].rsplit("/", 1)[1]
+    assert "Pat Phone" in text_of(coordinator.get(f"/cases/{reference}"))
+    assert client_for(app, "police@demo.test").get("/cases/new").status_code == 403
+
+
+def test_coordinator_withdraws_reassigns_and_sees_overdue(app, service, clock, cases):
+    from datetime import timedelta
+
+    first, second = cases
+    coordinator = client_for(app, "coordinator@demo.test")
+    task = next(t for t in Walker(service, second).ready() if t.agency == "housing")
+    refused = coordinator.post(f"/tasks/{task.id}/assign", data={"assignee": "police@demo.test"})
+    assert refused.status_code == 302
+    assert Walker(service, second).ready(task.name)[0].assignee is None
+    coordinator.post(f"/tasks/{task.id}/assign", data={"assignee": "housing@demo.test"})
+    assert next(t for t in Walker(service, second).ready() if t.id == task.id).assignee == "housing@demo.test"
+
+    clock.set(clock.now() + timedelta(days=30))
+    overdue = text_of(coordinator.get("/overdue"))
+    assert first in overdue and "housing" in overdue
+    empty = coordinator.post(f"/cases/{first}/withdraw", data={"reason": ""})
+    assert empty.status_code == 302
+    coordinator.post(f"/cases/{first}/withdraw", data={"reason": "Moved away"})
+    assert "Withdrawn" in text_of(coordinator.get(f"/cases/{first}"))
+
+
+def test_admin_manages_users_without_losing_history(app, service):
+    admin = client_for(app, "admin@demo.test")
+    assert admin.get("/admin/").status_code == 200
+    bad = admin.post("/admin/users", data={"email": "not-an-email", "role": "partner"})
+    assert bad.status_code == 422 and "not an email address" in text_of(bad)
+    assert admin.post("/admin/users", data={"email": "new@fire.example", "role": "partner", "agency": "fire"}).status_code == 302
+    from engine.models import User
+
+    with service.sessions() as db:
+        police = db.scalar(select(User).where(User.email == "police@demo.test"))
+    admin.post(f"/admin/users/{police.id}/active", data={"active": "no"})
+    assert app.test_client().post("/sign-in", data={"email": "police@demo.test",
+                                                    "password": "test-password"}).status_code == 400
+    with service.sessions() as db:
+        assert db.scalar(select(User).where(User.email == "police@demo.test")).active is False
+    assert client_for(app, "coordinator@demo.test").get("/admin/").status_code == 403

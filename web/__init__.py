@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.jinja_env.globals["service_name"] = "ASB case review"
     csrf.init_app(app)
 
-    from . import api, auth, cases, tasks
+    from . import admin, api, auth, cases, coordinator, tasks
 
     auth.init_app(app)
     csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(tasks.blueprint)
     app.register_blueprint(cases.blueprint)
+    app.register_blueprint(coordinator.blueprint)
+    app.register_blueprint(admin.blueprint)
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):
