@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any, Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -89,6 +89,7 @@ class CaseRun:
         self.effects = Effects()
         self.history: list[dict] = []
         self._loaded: dict[int, tuple[WorkflowInstance, BpmnWorkflow]] = {}
+        self._created: set[int] = set()  # instances started by this command have no derived rows yet
         self.script_engine = self._make_script_engine(time_limit)
 
     # ----- script helpers ---------------------------------------------------------------
@@ -173,6 +174,7 @@ class CaseRun:
         self.db.add(row)
         self.db.flush()
         self._loaded[row.id] = (row, workflow)
+        self._created.add(row.id)
         self.history.append({"event": "process_started", "process": process_id})
         if message:  # a message start event waits for its message even in a new instance
             workflow.do_engine_steps()
@@ -329,19 +331,19 @@ class CaseRun:
         self._sync_timers(row, workflow)
 
     def _sync_tasks(self, row: WorkflowInstance, workflow: BpmnWorkflow) -> None:
-        existing = {t.id: t for t in self.db.scalars(select(HumanTask).where(HumanTask.instance_id == row.id))}
-        ready = {}
-        if row.status == "running":
-            for task in workflow.get_tasks(state=TaskState.READY):
-                if task.task_spec.manual:
-                    ready[str(task.id)] = task
+        if row.status != "running":
+            if row.id not in self._created:
+                self.db.execute(delete(HumanTask).where(HumanTask.instance_id == row.id))
+            return
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual}
+        existing = {} if row.id in self._created else {
+            t.id: t for t in self.db.scalars(select(HumanTask).where(HumanTask.instance_id == row.id))}
         for task_id, stale in existing.items():
             if task_id not in ready:
                 self.db.delete(stale)
         for task_id, task in ready.items():
-            if task_id in existing:
-                continue
-            self.db.add(self.describe_task(row, task))
+            if task_id not in existing:
+                self.db.add(self.describe_task(row, task))
         self.db.flush()
 
     def describe_task(self, row: WorkflowInstance, task) -> HumanTask:
@@ -372,12 +374,14 @@ class CaseRun:
         return timers
 
     def _sync_timers(self, row: WorkflowInstance, workflow: BpmnWorkflow) -> None:
-        self.db.execute(delete(Timer).where(Timer.instance_id == row.id))
+        if row.id not in self._created:
+            self.db.execute(delete(Timer).where(Timer.instance_id == row.id))
         if row.status != "running":
             return
-        for name, due in self._waiting_timers(workflow).values():
-            self.db.add(Timer(case_id=self.case.id, instance_id=row.id, name=name, due_at=due))
-        self.db.flush()
+        rows = [{"case_id": self.case.id, "instance_id": row.id, "name": name, "due_at": due}
+                for name, due in self._waiting_timers(workflow).values()]
+        if rows:
+            self.db.execute(insert(Timer), rows)
 
 
 def _timer_due(task) -> datetime | None:

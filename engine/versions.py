@@ -160,7 +160,19 @@ def compile_cached(sha: str, files) -> CompiledVersion:
     return found
 
 
+_by_id: dict[tuple[str, int], CompiledVersion] = {}
+
+
 def compiled(session: Session, version_id: int) -> CompiledVersion:
+    """The compiled version; versions never change, so each process looks each one up once."""
+    key = (str(session.get_bind().url), version_id)
+    found = _by_id.get(key)
+    if found is None:
+        found = _by_id[key] = _compiled_from_row(session, version_id)
+    return found
+
+
+def _compiled_from_row(session: Session, version_id: int) -> CompiledVersion:
     row = session.execute(select(ProcessVersion.sha256, ProcessVersion.number)
                           .where(ProcessVersion.id == version_id)).first()
     if row is None:
