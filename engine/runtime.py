@@ -293,6 +293,7 @@ class CaseRun:
         counts = {}
         if "threshold_incidents" in data and "application_date" in data:
             counts = evaluate_threshold_inputs(self.version, self.script_engine, data)
+            counts["incidents"] = explain_incidents(self.version, self.script_engine, data)
         self.case.threshold = {**result, **counts}
         decided = result.get("decided_on")
         self.case.decided_on = to_date(decided) if decided else self.today()
@@ -403,6 +404,22 @@ def _tree_depth(workflow: BpmnWorkflow) -> int:
         depth += 1
         task = task.parent
     return depth
+
+
+def explain_incidents(version: CompiledVersion, script_engine, data: dict) -> list[dict[str, Any]]:
+    """Which incidents counted and why: the table's own inputs evaluated on each incident alone,
+    so the explanation follows whatever window the published table uses."""
+    explained = []
+    for incident in data["threshold_incidents"]:
+        alone = evaluate_threshold_inputs(version, script_engine, {**data, "threshold_incidents": [incident]})
+        explained.append({
+            "occurred_on": incident.get("occurred_on"), "reported_on": incident.get("reported_on"),
+            "reported_to": incident.get("reported_to"), "reference": incident.get("reference"),
+            "counted": alone.get("occasions", 0) > 0,
+            "recent": alone.get("reported_in_last_month", 0) > 0,
+            "hate": alone.get("hate_incidents", 0) > 0,
+        })
+    return explained
 
 
 def evaluate_threshold_inputs(version: CompiledVersion, script_engine, data: dict) -> dict[str, Any]:

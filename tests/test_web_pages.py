@@ -201,3 +201,18 @@ def test_admin_manages_users_without_losing_history(app, service):
     with service.sessions() as db:
         assert db.scalar(select(User).where(User.email == "police@demo.test")).active is False
     assert client_for(app, "coordinator@demo.test").get("/admin/").status_code == 403
+
+
+def test_case_page_explains_the_threshold(app, service):
+    app_data = application(START.date(), incidents=2)
+    old = {**app_data["incidents"][0], "occurred_on": "2025-06-01", "reported_on": "2025-06-02"}
+    app_data["incidents"].append(old)
+    reference = service.apply(app_data)["reference"]
+    walker = Walker(service, reference)
+    walker.provide_histories()
+    walker.verify(app_data["incidents"])
+    walker.confirm()
+    body = text_of(client_for(app, "coordinator@demo.test").get(f"/cases/{reference}"))
+    assert "The threshold was not met" in body
+    assert "No: reported more than 6 months before the application" in body
+    assert "What would have met it: 1 more incident on separate occasions" in body
