@@ -78,7 +78,7 @@ def task_page(task_id: str):
         choices = _choices(db)
         db.expunge_all()
     if request.method == "GET":
-        return _render(task, case, schema, {}, [], choices)
+        return _render(task, case, schema, None, [], choices)  # None: a new form shows the schema's defaults
     data, form_action = parse_submission(schema, request.form)
     if form_action:
         return _render(task, case, schema, apply_form_action(schema, data, form_action), [], choices)
