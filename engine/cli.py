@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from .clock import FixedClock, parse_instant
 from .config import Settings
-from .errors import CaseReviewError, InvalidData
+from .errors import CaseReviewError, InvalidData, NotInitialised
 from .service import APPLICANT, Actor, CaseReview
 
 
@@ -102,12 +102,26 @@ def seed_demo() -> None:
     _emit(result)
 
 
+def _initialised(service: CaseReview) -> CaseReview:
+    """Commands that need the published process set up a fresh database first (init is idempotent)."""
+    from sqlalchemy import inspect
+
+    if not inspect(service.engine).has_table("process_version"):
+        service.init()
+    return service
+
+
 @main.command("threshold-check")
 @handles_errors
 def threshold_check() -> None:
     """Read {application_date, incidents} on stdin and print the threshold result."""
     payload = _read_json("-", "request")
-    _emit(_service().threshold_check(payload))
+    service = _initialised(_service())
+    try:
+        _emit(service.threshold_check(payload))
+    except NotInitialised:
+        service.init()
+        _emit(service.threshold_check(payload))
 
 
 @main.command()
@@ -115,7 +129,7 @@ def threshold_check() -> None:
 @handles_errors
 def apply(source: str) -> None:
     """Start a case from an application."""
-    _emit(_service().apply(_read_json(source, "application")))
+    _emit(_initialised(_service()).apply(_read_json(source, "application")))
 
 
 @main.command()

@@ -45,3 +45,7 @@ class Conflict(CaseReviewError):
     """The command does not fit the case's current state (e.g. escalate before any decision)."""
 
     exit_code = 6
+
+
+class NotInitialised(CaseReviewError):
+    """The database has no schema or no published process yet."""

@@ -22,7 +22,7 @@ from . import audit, forms, policy, schema
 from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
-from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, TaskNotReady
+from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, NotInitialised, TaskNotReady
 from .models import Case, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs
 from .sandbox import check_data_keys
@@ -112,7 +112,7 @@ class CaseReview:
     def version_for_new_case(self, db: Session) -> CompiledVersion:
         row = latest_version(db, BUNDLE)
         if row is None:
-            raise CaseReviewError("no process has been published: run `casereview init` first")
+            raise NotInitialised("no process has been published: run `casereview init` first")
         return compiled(db, row.id)
 
     # ----- commands ---------------------------------------------------------------------

@@ -110,3 +110,11 @@ def test_other_fields_are_ignored_and_empty_list_is_not_met(check):
 ])
 def test_invalid_input_exits_2_naming_incident_and_field(check, payload, words):
     assert words in check(payload, expect=2)
+
+
+def test_threshold_check_sets_up_a_fresh_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASEREVIEW_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    result = CliRunner().invoke(main, ["threshold-check"], input=json.dumps(
+        {"application_date": "2026-06-15", "incidents": [incident("2026-06-01", hate=True)]}))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["reasons"] == ["HATE_INCIDENT"]
