@@ -380,3 +380,14 @@ def test_other_pages_and_error_states_meet_wcag(site):
     coordinator.open("/cases/ASB-2099-99999")
     assert coordinator.heading() == "Page not found"
     site.findings.assert_clean()
+
+
+def test_public_application_pages_meet_wcag_at_phone_width(site):
+    visitor = site.visitor()
+    visitor.page.set_viewport_size({"width": 375, "height": 740})
+    visitor.open("/apply")
+    assert "case review" in visitor.heading().lower()
+    visitor.navigates(lambda: visitor.page.get_by_role("button", name="Start now").click())
+    visitor.navigates(lambda: visitor.page.get_by_role("button", name="Continue").first.click())
+    assert visitor.page.locator(".govuk-error-summary").count() == 1
+    site.findings.assert_clean()

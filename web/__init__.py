@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     csrf.init_app(app)
 
     from . import admin, api, auth, cases, coordinator, tasks
+    from . import apply as apply_journey
 
     auth.init_app(app)
     csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(cases.blueprint)
     app.register_blueprint(coordinator.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(apply_journey.blueprint)
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):
