@@ -2,24 +2,28 @@
 on PostgreSQL with 100,000 cases and 1,000,000 human_task rows.
 
     python -m bench.pages --json [--quick] [--database-url URL] [--schema NAME] [--reuse]
-                                 [--requests N] [--proposals] [--drop]
+                                 [--requests N] [--budget S] [--proposals] [--load-only] [--drop]
 
-1. Load. A fresh schema (default `bench_pages`, dropped and recreated) gets the real schema
-   (`CaseReview.init()`), the demo accounts (`seed_accounts`) and a few hundred real cases driven
-   through the public commands (`apply`, `complete`, `escalate`, `withdraw`, `fire_due_timers`)
-   into every stage: these are the templates. The bulk is then copied from them with SQL
-   (`INSERT ... SELECT` over generate_series): case_review, workflow_instance (the template's
-   main instance state), action, audit_event (the template's events plus `case_viewed` rows),
-   outbox, and 1,000,000 human_task rows spread over the open cases with a stage-consistent mix
-   of task kinds, roles, agencies and due dates. Then VACUUM ANALYZE. `--quick`: 10k / 100k.
+1. Load. A fresh schema (`bench_pages`, or `bench_pages_quick` with --quick; dropped and
+   recreated unless --reuse finds one loaded with the same shape) gets the real schema
+   (`CaseReview.init()`), the demo accounts (`seed_accounts`) and 200 real cases (40 with
+   --quick) driven through the public commands (`apply`, `complete`, `escalate`, `withdraw`,
+   `fire_due_timers`) into every stage: these are the templates. The bulk is then copied from
+   them with SQL (`INSERT ... SELECT` over generate_series): case_review, workflow_instance (the
+   template's main instance state), action, outbox, audit_event (the template's events plus
+   `case_viewed` rows), and 1,000,000 human_task rows on the open cases with a stage-consistent
+   mix of task kinds, roles, agencies and due dates. Then VACUUM ANALYZE. --quick: 10k / 100k.
 2. Measure. Flask's test client (the app from tests/web_helpers.make_app) signed in as the
-   coordinator and as the police officer; every variant is requested `--requests` times
-   (200; 50 with --quick) after a short warm-up. p50/p95 of the wall time of `client.get()`,
-   which is the whole server side in process: session, user loader, queries, template.
+   coordinator and as the police officer; each variant is requested `--requests` times (200; 50
+   with --quick) after 5 warm-up requests, or for `--budget` seconds (60) if that comes first
+   (20 requests at least). p50/p95 of the wall time of `client.get()`: the whole server side in
+   process (session, user loader, queries, template, the case page's audit INSERT and COMMIT).
 3. Explain. For the slowest inbox variant and the slowest case-page variant: EXPLAIN (ANALYZE,
    BUFFERS) of every SELECT one request sends, and a cProfile of one request.
-4. `--proposals`: create the indexes proposed in docs/performance-pages.md in the bench schema,
-   re-measure every variant, time the proposed query rewrites in SQL, then drop them again.
+4. --proposals: create the indexes docs/performance-pages.md proposes in the bench schema and
+   re-measure every variant; again with the proposed inbox / case_view functions below patched
+   into web.tasks / web.cases (this process only); time the inbox statements one by one; drop
+   the indexes.
 
 The last line printed is one JSON object; docs/performance-pages.md explains the numbers.
 """
@@ -41,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -425,7 +429,8 @@ def bulk_load(connection: sa.Connection, shape: Shape, kinds: dict[str, dict[str
                CASE WHEN kd.role <> 'applicant' AND r.f < 0.15
                     THEN coalesce(ag.agency, kd.role) || '@demo.test' END,         -- 15 % claimed
                (CAST(:today AS date) - floor(r.e * 90)::int) + interval '9 hours' + r.f * interval '8 hours'
-        FROM (SELECT k, random() * 0.9999 AS pc, random() AS pk, random() AS a, random() AS d, random() AS e, random() AS f
+        FROM (SELECT k, random() * 0.9999 AS pc, random() AS pk, random() AS a, random() AS d, random() AS e,
+                     random() AS f
               FROM generate_series(1, :count) k) r
         CROSS JOIN LATERAL (SELECT * FROM bench_open o WHERE o.cum >= r.pc ORDER BY o.cum LIMIT 1) o
         CROSS JOIN LATERAL (SELECT * FROM bench_kind kd WHERE kd.stage = o.stage AND kd.hi > r.pk
@@ -626,7 +631,8 @@ def variants(engine: sa.Engine, requests: int, warmup: int) -> list[Variant]:
             count = c.execute(text(f"SELECT count(*) FROM human_task t JOIN case_review c ON c.id = t.case_id "
                                    f"WHERE c.status = 'open' AND {where}")).scalar_one()
             last[user] = max(1, -(-count // 25))
-        open_cases = list(c.execute(text("SELECT reference FROM case_review WHERE status = 'open' ORDER BY id")).scalars())
+        open_cases = list(c.execute(text("SELECT reference FROM case_review WHERE status = 'open' ORDER BY id"))
+                          .scalars())
         wanted = requests + warmup
         long_histories = list(c.execute(text(
             "SELECT c.reference FROM case_review c JOIN (SELECT case_id, count(*) AS n FROM audit_event "
@@ -686,7 +692,8 @@ def measure_all(service: CaseReview, timer: SqlTimer, all_variants: list[Variant
 def _package(filename: str) -> str:
     for marker, label in (("/sqlalchemy/", "SQLAlchemy"), ("/psycopg", "psycopg (incl. waiting for the server)"),
                           ("/jinja2/", "Jinja2"), ("/govuk_frontend_jinja/", "Jinja2"), ("/markupsafe/", "Jinja2"),
-                          ("/werkzeug/", "Flask/Werkzeug"), ("/flask", "Flask/Werkzeug"), ("/itsdangerous/", "Flask/Werkzeug"),
+                          ("/werkzeug/", "Flask/Werkzeug"), ("/flask", "Flask/Werkzeug"),
+                          ("/itsdangerous/", "Flask/Werkzeug"),
                           ("/engine/", "engine (this project)"), ("/web/", "web (this project)")):
         if marker in filename:
             return label
@@ -774,7 +781,8 @@ def where_time_goes(service: CaseReview, timer: SqlTimer, variant: Variant) -> d
 # (the proposed engine/queries.py functions below, in this process only), and drops the indexes.
 PROPOSED_INDEXES = {
     # due sort, roles that see every agency's tasks of their role (coordinator, chair, reviewer)
-    "ix_human_task_inbox_due": "CREATE INDEX ix_human_task_inbox_due ON human_task (role, (due IS NULL), due, case_id, id)",
+    "ix_human_task_inbox_due":
+        "CREATE INDEX ix_human_task_inbox_due ON human_task (role, (due IS NULL), due, case_id, id)",
     # due sort, partner officers (role + agency); makes ix_human_task_role_agency redundant
     "ix_human_task_inbox_agency_due":
         "CREATE INDEX ix_human_task_inbox_agency_due ON human_task (role, agency, (due IS NULL), due, case_id, id)",
@@ -783,7 +791,8 @@ PROPOSED_INDEXES = {
     "ix_human_task_inbox_agency_title":
         "CREATE INDEX ix_human_task_inbox_agency_title ON human_task (role, agency, title, due, id)",
     # the stage filter: the open cases at a stage, read from the index alone
-    "ix_case_review_open_stage": "CREATE INDEX ix_case_review_open_stage ON case_review (stage, id) WHERE status = 'open'",
+    "ix_case_review_open_stage":
+        "CREATE INDEX ix_case_review_open_stage ON case_review (stage, id) WHERE status = 'open'",
 }
 COUNT_CAP = 1000  # the inbox counts up to this many tasks ("1,000+ tasks") ...
 MAX_PAGES = COUNT_CAP // 25  # ... and pages through them (40 pages of 25)
@@ -876,7 +885,8 @@ def proposed_case_view(db, reference: str) -> dict[str, Any]:
         ],
         "history": [
             {"at": e.at.isoformat(), "actor": e.actor, "event": e.event, "stage_before": e.stage_before,
-             "stage_after": e.stage_after, **{k: v for k, v in (e.detail or {}).items() if k not in ("at", "actor", "event")}}
+             "stage_after": e.stage_after,
+             **{k: v for k, v in (e.detail or {}).items() if k not in ("at", "actor", "event")}}
             for e in history
         ],
         "views": {"count": views, "last_at": last_view.isoformat() if last_view else None},
@@ -1018,7 +1028,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shape = QUICK if args.quick else FULL
     requests = args.requests or shape.requests
     warmup = 5
-    server_url, schema, url = split_url(args.database_url or DEFAULT_URL, args.schema)
+    server_url, schema, url = split_url(args.database_url or DEFAULT_URL,
+                                        args.schema or ("bench_pages_quick" if args.quick else "bench_pages"))
     with tempfile.TemporaryDirectory(prefix="casereview-bench-pages-") as tmp:
         info = previous_load(server_url, schema, shape) if args.reuse else None
         if info is None:
@@ -1078,7 +1089,8 @@ def human(result: dict[str, Any]) -> str:
         if label:
             lines.append(label)
         for p in pages:
-            lines.append(f"  {p['page']:5} {p['user']:11} {p['variant']:32} p50 {p['p50_ms']:7.1f}  p95 {p['p95_ms']:7.1f} ms")
+            lines.append(f"  {p['page']:5} {p['user']:11} {p['variant']:32} "
+                         f"p50 {p['p50_ms']:7.1f}  p95 {p['p95_ms']:7.1f} ms")
     return "\n".join(lines)
 
 
@@ -1087,7 +1099,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (the last line)")
     parser.add_argument("--quick", action="store_true", help="10,000 cases and 100,000 human_task rows, 50 requests")
     parser.add_argument("--database-url", help=f"PostgreSQL server and database (default {DEFAULT_URL})")
-    parser.add_argument("--schema", default="bench_pages", help="schema to drop, fill and measure (default bench_pages)")
+    parser.add_argument("--schema", help="schema to drop, fill and measure (default bench_pages; bench_pages_quick "
+                                         "with --quick, so the two loads live side by side)")
     parser.add_argument("--reuse", action="store_true", help="keep the schema if a previous run loaded the same shape")
     parser.add_argument("--requests", type=int, help="requests per variant (default 200; 50 with --quick)")
     parser.add_argument("--proposals", action="store_true",
