@@ -307,5 +307,20 @@ def serve(host: str, port: int, debug: bool, worker: bool) -> None:
         waitress_serve(app, host=host, port=port, threads=8)
 
 
+def _register_feature_commands() -> None:
+    """Each module in engine/commands/ lists its click commands in COMMANDS; add them to `main`."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda item: item.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_feature_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,5 +20,5 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config()
     with engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # features add migrations on their own branches
         connection.commit()
