@@ -2,7 +2,7 @@
 on PostgreSQL with 100,000 cases and 1,000,000 human_task rows.
 
     python -m bench.pages --json [--quick] [--database-url URL] [--schema NAME] [--reuse]
-                                 [--requests N] [--budget S] [--proposals] [--load-only] [--drop]
+                                 [--requests N] [--budget S] [--load-only] [--drop]
 
 1. Load. A fresh schema (`bench_pages`, or `bench_pages_quick` with --quick; dropped and
    recreated unless --reuse finds one loaded with the same shape) gets the real schema
@@ -20,10 +20,6 @@ on PostgreSQL with 100,000 cases and 1,000,000 human_task rows.
    process (session, user loader, queries, template, the case page's audit INSERT and COMMIT).
 3. Explain. For the slowest inbox variant and the slowest case-page variant: EXPLAIN (ANALYZE,
    BUFFERS) of every SELECT one request sends, and a cProfile of one request.
-4. --proposals: create the indexes docs/performance-pages.md proposes in the bench schema and
-   re-measure every variant; again with the proposed inbox / case_view functions below patched
-   into web.tasks / web.cases (this process only); time the inbox statements one by one; drop
-   the indexes.
 
 The last line printed is one JSON object; docs/performance-pages.md explains the numbers.
 """
@@ -353,6 +349,9 @@ def bulk_load(connection: sa.Connection, shape: Shape, kinds: dict[str, dict[str
                c.created_at + b.shift * interval '1 day', c.updated_at + b.shift * interval '1 day'
         FROM bench_gen b JOIN case_review c ON c.id = b.template_id ORDER BY b.case_id""")
     step("case_review", "SELECT setval(pg_get_serial_sequence('case_review', 'id'), (SELECT max(id) FROM case_review))")
+    step("case_agency", """
+        INSERT INTO case_agency (case_id, agency)
+        SELECT b.case_id, a.agency FROM bench_gen b JOIN case_agency a ON a.case_id = b.template_id""")
     # The pages never read workflow_instance: each generated case gets a copy of its template's
     # main instance (the real serialized state), not of its action_delivery sub-instances.
     step("workflow_instance", """
@@ -577,7 +576,7 @@ class Variant:
     paths: list[str]  # requested in turn; one path repeated for the inbox
 
 
-TOTAL = re.compile(r"(\d+) tasks?</caption>")
+TOTAL = re.compile(r"(More than )?([\d,]+) tasks?")  # the inbox table's caption
 
 
 def measure(client, variant: Variant, timer: SqlTimer, requests: int, warmup: int,
@@ -609,7 +608,7 @@ def measure(client, variant: Variant, timer: SqlTimer, requests: int, warmup: in
             raise RuntimeError(f"{variant.user} GET {path}: {response.status_code}")
         if total is None and variant.page == "inbox":
             found = TOTAL.search(body.decode())
-            total = int(found.group(1)) if found else 0
+            total = (found.group(1) or "") + found.group(2) if found else "0"
     load_after = os.getloadavg()[0]
     ms = lambda seconds: round(seconds * 1000, 1)  # noqa: E731
     return {"page": variant.page, "user": variant.user, "variant": variant.name,
@@ -708,9 +707,7 @@ def _package(filename: str) -> str:
 PROFILE_POINTS = {
     "load_user": ("web/auth", "web.auth.load_user (Flask-Login user loader, one SELECT)"),
     "inbox": ("engine/queries", "engine.queries.inbox (count + page)"),
-    "proposed_inbox": ("bench/pages", "proposed inbox (count + page)"),
     "case_view": ("engine/queries", "engine.queries.case_view (case, actions, history, letters)"),
-    "proposed_case_view": ("bench/pages", "proposed case_view"),
     "render_template": ("flask/templating", "flask.render_template (Jinja2)"),
     "commit": ("sqlalchemy/orm/session", "Session.commit (audit row INSERT + COMMIT)"),
     "_visible_case": ("web/cases", "web.cases._visible_case"),
@@ -775,238 +772,6 @@ def where_time_goes(service: CaseReview, timer: SqlTimer, variant: Variant) -> d
             "cprofile_points_ms": selected, "cprofile_top_cumulative": cumulative}
 
 
-# ----- proposals ---------------------------------------------------------------------------------
-# What docs/performance-pages.md proposes. --proposals creates the indexes in the bench schema,
-# re-measures every variant with the code as it is, then again with PROPOSED_CODE patched in
-# (the proposed engine/queries.py functions below, in this process only), and drops the indexes.
-PROPOSED_INDEXES = {
-    # due sort, roles that see every agency's tasks of their role (coordinator, chair, reviewer)
-    "ix_human_task_inbox_due":
-        "CREATE INDEX ix_human_task_inbox_due ON human_task (role, (due IS NULL), due, case_id, id)",
-    # due sort, partner officers (role + agency); makes ix_human_task_role_agency redundant
-    "ix_human_task_inbox_agency_due":
-        "CREATE INDEX ix_human_task_inbox_agency_due ON human_task (role, agency, (due IS NULL), due, case_id, id)",
-    # sort=task
-    "ix_human_task_inbox_title": "CREATE INDEX ix_human_task_inbox_title ON human_task (role, title, due, id)",
-    "ix_human_task_inbox_agency_title":
-        "CREATE INDEX ix_human_task_inbox_agency_title ON human_task (role, agency, title, due, id)",
-    # the stage filter: the open cases at a stage, read from the index alone
-    "ix_case_review_open_stage":
-        "CREATE INDEX ix_case_review_open_stage ON case_review (stage, id) WHERE status = 'open'",
-}
-COUNT_CAP = 1000  # the inbox counts up to this many tasks ("1,000+ tasks") ...
-MAX_PAGES = COUNT_CAP // 25  # ... and pages through them (40 pages of 25)
-
-
-def proposed_inbox(db, user, *, today, stage: str | None = None, agency: str | None = None, overdue: bool = False,
-                   sort: str = "due", page: int = 1, per_page: int = 25) -> dict[str, Any]:
-    """engine.queries.inbox as proposed: the same filters, rows and dict, but
-    - the count stops at COUNT_CAP + 1 rows, and leaves case_review out unless the stage filter
-      needs it (human_task holds ready tasks only, and a closed or withdrawn case has none);
-    - the page number stops at MAX_PAGES (OFFSET <= 975);
-    - the due sort breaks ties on case_id instead of case_review.reference, so the index
-      (role[, agency], (due IS NULL), due, case_id, id) delivers the rows in order and no sort
-      runs (within one due date, tasks then come in case creation order, not reference order)."""
-    from sqlalchemy import func, select
-
-    from engine.models import Case, HumanTask
-    from engine.queries import INBOX_SORTS
-
-    conditions = [HumanTask.role == user.role]
-    if user.role == "partner":
-        conditions.append(HumanTask.agency == user.agency)
-    elif agency:
-        conditions.append(HumanTask.agency == agency)
-    if overdue:
-        conditions.append(HumanTask.due < today)
-    counted = select(HumanTask.id).where(*conditions)
-    if stage:
-        counted = counted.join(Case, Case.id == HumanTask.case_id).where(Case.status == "open", Case.stage == stage)
-    total = db.scalar(select(func.count()).select_from(counted.limit(COUNT_CAP + 1).subquery()))
-    query = (select(HumanTask, Case.reference, Case.stage).join(Case, Case.id == HumanTask.case_id)
-             .where(Case.status == "open", *conditions))
-    if stage:
-        query = query.where(Case.stage == stage)
-    order = {
-        "due": (HumanTask.due.is_(None), HumanTask.due, HumanTask.case_id, HumanTask.id),
-        "case": (Case.reference, HumanTask.due, HumanTask.id),
-        "task": (HumanTask.title, HumanTask.due, HumanTask.id),
-    }[INBOX_SORTS.get(sort, "due")]
-    pages = max(1, -(-min(total, COUNT_CAP) // per_page))
-    page = min(max(1, page), pages)
-    rows = db.execute(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
-    items = []
-    for task, reference, case_stage in rows:
-        items.append({
-            "id": task.id, "case": reference, "stage": case_stage, "title": task.title, "name": task.name,
-            "agency": task.agency, "due": task.due, "assignee": task.assignee,
-            "overdue": bool(task.due and task.due < today),
-            "due_soon": bool(task.due and today <= task.due and (task.due - today).days <= 3),
-        })
-    return {"items": items, "total": min(total, COUNT_CAP), "more": total > COUNT_CAP, "page": page, "pages": pages,
-            "per_page": per_page}
-
-
-def proposed_case_view(db, reference: str) -> dict[str, Any]:
-    """engine.queries.case_view as proposed: the timeline leaves out `case_viewed` rows (one per
-    page view, so they grow without end: p50 30, p95 ~90 per case here) and gets their count and
-    the last one instead; letters are read without their bodies (the page shows subjects)."""
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import load_only
-
-    from engine.errors import NotFound
-    from engine.models import Action, AuditEvent, Case, OutboxMessage
-
-    case = db.scalar(select(Case).where(Case.reference == reference))
-    if case is None:
-        raise NotFound(f"there is no case {reference}")
-    actions = db.scalars(select(Action).where(Action.case_id == case.id).order_by(Action.due, Action.id))
-    history = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id, AuditEvent.event != "case_viewed")
-                         .order_by(AuditEvent.id))
-    views, last_view = db.execute(select(func.count(), func.max(AuditEvent.at))
-                                  .where(AuditEvent.case_id == case.id, AuditEvent.event == "case_viewed")).one()
-    letters = db.scalars(select(OutboxMessage).options(load_only(
-        OutboxMessage.template, OutboxMessage.recipient_role, OutboxMessage.subject, OutboxMessage.created_at,
-        OutboxMessage.sent_at)).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id))
-    return {
-        "reference": case.reference, "status": case.status, "stage": case.stage, "route": case.route,
-        "received_on": case.received_on.isoformat(),
-        "decided_on": case.decided_on.isoformat() if case.decided_on else None,
-        "agencies": case.agencies, "threshold": case.threshold,
-        "actions": [
-            {"id": a.id, "description": a.description, "agency": a.agency, "owner": a.owner,
-             "due": a.due.isoformat() if a.due else None, "status": a.status, "last_note": a.last_note}
-            for a in actions
-        ],
-        "letters": [
-            {"template": m.template, "to": m.recipient_role, "subject": m.subject,
-             "created_at": m.created_at.isoformat(), "sent": m.sent_at is not None}
-            for m in letters
-        ],
-        "history": [
-            {"at": e.at.isoformat(), "actor": e.actor, "event": e.event, "stage_before": e.stage_before,
-             "stage_after": e.stage_after,
-             **{k: v for k, v in (e.detail or {}).items() if k not in ("at", "actor", "event")}}
-            for e in history
-        ],
-        "views": {"count": views, "last_at": last_view.isoformat() if last_view else None},
-    }
-
-
-@contextlib.contextmanager
-def proposed_code():
-    """web.tasks and web.cases call the proposed functions (this process only; no file changes)."""
-    import web.cases
-    import web.tasks
-
-    saved = web.tasks.inbox_query, web.cases.case_view
-    web.tasks.inbox_query, web.cases.case_view = proposed_inbox, proposed_case_view
-    try:
-        yield
-    finally:
-        web.tasks.inbox_query, web.cases.case_view = saved
-
-
-def proposals(service: CaseReview, timer: SqlTimer, all_variants: list[Variant], requests: int,
-              warmup: int, budget: float) -> dict[str, Any]:
-    engine = service.engine
-    created = {}
-    with engine.begin() as c:
-        for name, ddl in PROPOSED_INDEXES.items():
-            started = time.perf_counter()
-            c.execute(text(ddl))
-            created[name] = {"sql": ddl, "build_seconds": round(time.perf_counter() - started, 1)}
-        c.execute(text("ANALYZE human_task"))
-        c.execute(text("ANALYZE case_review"))
-        sizes = dict(c.execute(text("SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname = ANY(:n) "
-                                    "AND relnamespace = current_schema()::regnamespace"),
-                               {"n": list(PROPOSED_INDEXES)}).all())
-    for name in created:
-        created[name]["bytes"] = sizes.get(name)
-    result: dict[str, Any] = {"indexes": created}
-    try:
-        log("re-measuring with the proposed indexes (code as it is)")
-        result["pages_indexes"] = measure_all(service, timer, all_variants, requests, warmup, budget)
-        log("re-measuring with the proposed indexes and the proposed inbox / case_view")
-        with proposed_code():
-            result["pages_indexes_and_code"] = measure_all(service, timer, all_variants, requests, warmup, budget)
-            slowest = {}
-            for page in ("inbox", "case"):
-                worst = max((p for p in result["pages_indexes_and_code"] if p["page"] == page),
-                            key=lambda p: p["p95_ms"])
-                variant = next(v for v in all_variants if v.page == page and v.user == worst["user"]
-                               and v.name == worst["variant"])
-                slowest[page] = where_time_goes(service, timer, variant)
-            result["slowest_after"] = slowest
-        result["sql"] = sql_comparison(engine)
-    finally:
-        with engine.begin() as c:
-            for name in PROPOSED_INDEXES:
-                c.execute(text(f"DROP INDEX IF EXISTS {name}"))
-            c.execute(text("ANALYZE human_task"))
-    return result
-
-
-def _time_sql(c: sa.Connection, sql: str, params: dict, runs: int = 15) -> dict[str, float]:
-    times = []
-    for _ in range(runs + 2):
-        started = time.perf_counter()
-        c.execute(text(sql), params).all()
-        times.append(time.perf_counter() - started)
-    times = times[2:]
-    return {"p50_ms": round(percentile(times, 0.5) * 1000, 2), "p95_ms": round(percentile(times, 0.95) * 1000, 2)}
-
-
-def sql_comparison(engine: sa.Engine) -> dict[str, Any]:
-    """The police officer's inbox statements one by one (proposed indexes in place): as
-    engine/queries.py sends them, and as proposed (plus keyset pagination, for deep pages)."""
-    columns = ("SELECT human_task.id, human_task.title, human_task.due, human_task.assignee, case_review.reference, "
-               "case_review.stage ")
-    joined = ("FROM human_task JOIN case_review ON case_review.id = human_task.case_id WHERE case_review.status = "
-              "'open' AND human_task.role = 'partner' AND human_task.agency = 'police'")
-    alone = "FROM human_task WHERE human_task.role = 'partner' AND human_task.agency = 'police'"
-    today_order = " ORDER BY human_task.due IS NULL, human_task.due, case_review.reference, human_task.id"
-    new_order = " ORDER BY human_task.due IS NULL, human_task.due, human_task.case_id, human_task.id"
-    with engine.connect() as c:
-        total = c.execute(text(f"SELECT count(*) {joined}")).scalar_one()
-        last_offset = (max(1, -(-total // 25)) - 1) * 25
-        marks = {}
-        for label, offset in (("page 40", 975), ("last page", last_offset)):
-            row = c.execute(text(f"SELECT human_task.due, human_task.case_id, human_task.id {joined}{new_order} "
-                                 f"OFFSET {offset - 1} LIMIT 1")).one()
-            marks[label] = {"due": row.due, "case_id": row.case_id, "id": row.id}
-
-        def keyset(mark: dict) -> str:
-            """The rows after `mark` in the proposed order. A dated mark: the dated rows after it (the
-            app would go on with the undated ones when fewer than 25 are left); an undated one: the
-            undated rows after it. Both are ranges of the proposed index."""
-            if mark["due"] is None:
-                return " AND human_task.due IS NULL AND (human_task.case_id, human_task.id) > (:case_id, :id)"
-            return (" AND (human_task.due IS NULL) = false AND (human_task.due, human_task.case_id, human_task.id)"
-                    " > (CAST(:due AS date), :case_id, :id)")
-
-        statements = {
-            "count, as today": (f"SELECT count(*) FROM (SELECT human_task.id {joined}) t", {}),
-            "count without the case_review join": (f"SELECT count(*) {alone}", {}),
-            f"count capped at {COUNT_CAP + 1}, no join (proposed)":
-                (f"SELECT count(*) FROM (SELECT human_task.id {alone} LIMIT {COUNT_CAP + 1}) t", {}),
-            "page 1, as today": (f"{columns}{joined}{today_order} LIMIT 25", {}),
-            "page 1, proposed order": (f"{columns}{joined}{new_order} LIMIT 25", {}),
-            "page 40, as today (OFFSET 975)": (f"{columns}{joined}{today_order} LIMIT 25 OFFSET 975", {}),
-            "page 40, proposed order (OFFSET 975)": (f"{columns}{joined}{new_order} LIMIT 25 OFFSET 975", {}),
-            "page 40, keyset": (f"{columns}{joined}{keyset(marks['page 40'])}{new_order} LIMIT 25", marks["page 40"]),
-            f"last page, as today (OFFSET {last_offset})":
-                (f"{columns}{joined}{today_order} LIMIT 25 OFFSET {last_offset}", {}),
-            f"last page, proposed order (OFFSET {last_offset})":
-                (f"{columns}{joined}{new_order} LIMIT 25 OFFSET {last_offset}", {}),
-            "last page, keyset": (f"{columns}{joined}{keyset(marks['last page'])}{new_order} LIMIT 25",
-                                  marks["last page"]),
-        }
-        return {"rows": total, "statements": {label: {"sql": sql, **_time_sql(c, sql, params)}
-                                              for label, (sql, params) in statements.items()}}
-
-
-# ----- command line ------------------------------------------------------------------------------
 def machine(engine: sa.Engine) -> dict[str, Any]:
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError):
@@ -1063,8 +828,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                and v.name == slowest["variant"])
                 log(f"explaining and profiling {page} / {variant.user} / {variant.name}")
                 result["slowest"][page] = where_time_goes(service, timer, variant)
-            if args.proposals:
-                result["proposals"] = proposals(service, timer, all_variants, requests, warmup, args.budget)
             result["machine"] = machine(service.engine)
         finally:
             service.engine.dispose()
@@ -1082,9 +845,6 @@ def human(result: dict[str, Any]) -> str:
              f"{shape['audit_event']:,} audit rows; load {result['load']['seconds']} s; "
              f"{result['requests_per_variant']} requests per variant; target p95 < {TARGET_P95_MS:.0f} ms"]
     sets = [("", result["pages"])]
-    if "proposals" in result:
-        sets.append(("with the proposed indexes:", result["proposals"].get("pages_indexes", [])))
-        sets.append(("with the proposed indexes and code:", result["proposals"].get("pages_indexes_and_code", [])))
     for label, pages in sets:
         if label:
             lines.append(label)
@@ -1103,8 +863,6 @@ def main(argv: list[str] | None = None) -> int:
                                          "with --quick, so the two loads live side by side)")
     parser.add_argument("--reuse", action="store_true", help="keep the schema if a previous run loaded the same shape")
     parser.add_argument("--requests", type=int, help="requests per variant (default 200; 50 with --quick)")
-    parser.add_argument("--proposals", action="store_true",
-                        help="also measure with the proposed indexes and time the proposed query rewrites")
     parser.add_argument("--budget", type=float, default=60.0,
                         help=f"seconds per variant: a slow one stops there (after at least {MIN_REQUESTS} requests)")
     parser.add_argument("--load-only", action="store_true", help="load (or with --reuse keep) the data, then stop")

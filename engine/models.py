@@ -11,7 +11,7 @@ from typing import Any
 
 from datetime import timezone
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -79,6 +79,8 @@ class ProcessVersion(Base):
 
 class Case(Base):
     __tablename__ = "case_review"
+    __table_args__ = (Index("ix_case_review_open_stage", "stage", "id", postgresql_where=text("status = 'open'"),
+                            sqlite_where=text("status = 'open'")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(30), unique=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
@@ -100,6 +102,16 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CaseAgency(Base):
+    """The agencies involved in a case, one row each (Case.agencies as a table), so staff can
+    filter by agency through an index."""
+
+    __tablename__ = "case_agency"
+    __table_args__ = (Index("ix_case_agency_agency", "agency", "case_id"),)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_review.id"), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
 class WorkflowInstance(Base):
     __tablename__ = "workflow_instance"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -116,7 +128,13 @@ class HumanTask(Base):
     """A READY user task, with who may do it and by when."""
 
     __tablename__ = "human_task"
-    __table_args__ = (Index("ix_human_task_role_agency", "role", "agency"),)
+    # The inbox's orders (engine.queries.inbox; migration 0003).
+    __table_args__ = (
+        Index("ix_human_task_inbox_due", "role", text("(due IS NULL)"), "due", "case_id", "id"),
+        Index("ix_human_task_inbox_agency_due", "role", "agency", text("(due IS NULL)"), "due", "case_id", "id"),
+        Index("ix_human_task_inbox_title", "role", "title", "due", "id"),
+        Index("ix_human_task_inbox_agency_title", "role", "agency", "title", "due", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_review.id"), index=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id"), index=True)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, load_only
 
 from . import policy
 from .errors import NotFound
-from .models import Action, AuditEvent, Case, HumanTask, OutboxMessage
+from .models import Action, AuditEvent, Case, CaseAgency, HumanTask, OutboxMessage
 from .versions import compiled
 
 
@@ -45,12 +45,20 @@ def ready_tasks(db: Session, *, reference: str | None = None, actor=None) -> lis
 
 
 def case_view(db: Session, reference: str) -> dict[str, Any]:
+    """A case as staff and the CLI read it. The history leaves out `case_viewed` rows (one per page
+    view, so they grow without end) and summarises them under "views" instead."""
     case = db.scalar(select(Case).where(Case.reference == reference))
     if case is None:
         raise NotFound(f"there is no case {reference}")
     actions = db.scalars(select(Action).where(Action.case_id == case.id).order_by(Action.due, Action.id))
-    history = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))
-    letters = db.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id))
+    history = db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id, AuditEvent.event != "case_viewed")
+                         .order_by(AuditEvent.id))
+    views, last_view = db.execute(select(func.count(), func.max(AuditEvent.at))
+                                  .where(AuditEvent.case_id == case.id, AuditEvent.event == "case_viewed")).one()
+    letters = db.scalars(select(OutboxMessage).options(load_only(
+        OutboxMessage.id, OutboxMessage.template, OutboxMessage.recipient_role, OutboxMessage.subject,
+        OutboxMessage.created_at, OutboxMessage.sent_at)).where(OutboxMessage.case_id == case.id)
+        .order_by(OutboxMessage.id))
     return {
         "reference": case.reference,
         "status": case.status,
@@ -66,7 +74,7 @@ def case_view(db: Session, reference: str) -> dict[str, Any]:
             for a in actions
         ],
         "letters": [
-            {"template": m.template, "to": m.recipient_role, "subject": m.subject,
+            {"id": m.id, "template": m.template, "to": m.recipient_role, "subject": m.subject,
              "created_at": m.created_at.isoformat(), "sent": m.sent_at is not None}
             for m in letters
         ],
@@ -75,37 +83,50 @@ def case_view(db: Session, reference: str) -> dict[str, Any]:
              "stage_after": e.stage_after, **{k: v for k, v in (e.detail or {}).items() if k not in ("at", "actor", "event")}}
             for e in history
         ],
+        "views": {"count": views, "last_at": last_view.isoformat() if last_view else None},
     }
 
 
 INBOX_SORTS = {"due": "due", "case": "case", "task": "task"}
 
 
+COUNT_CAP = 1000  # the inbox counts up to this many tasks ("1,000+ tasks") ...
+MAX_PAGES = 40  # ... and pages through at most this many pages; filters narrow a longer list
+
+
 def inbox(db: Session, user, *, today, stage: str | None = None, agency: str | None = None,
           overdue: bool = False, sort: str = "due", page: int = 1, per_page: int = 25) -> dict[str, Any]:
-    """The ready tasks one staff user may complete, filtered, sorted and paginated."""
-    from sqlalchemy import func
+    """The ready tasks one staff user may complete, filtered, sorted and paginated.
 
-    from .models import HumanTask
-
-    query = (select(HumanTask, Case.reference, Case.stage).join(Case, Case.id == HumanTask.case_id)
-             .where(Case.status == "open", HumanTask.role == user.role))
+    Kept fast at a million task rows (docs/performance-pages.md): the count stops at COUNT_CAP + 1
+    and reads human_task alone unless a filter needs the case (a closed case has no ready tasks);
+    the due order breaks ties on case_id so the (role[, agency], due IS NULL, due, case_id, id)
+    index delivers rows already sorted."""
+    conditions = [HumanTask.role == user.role]
+    case_conditions = []
     if user.role == "partner":
-        query = query.where(HumanTask.agency == user.agency)
+        conditions.append(HumanTask.agency == user.agency)
     elif agency:
-        query = query.where(HumanTask.agency == agency)
-    if stage:
-        query = query.where(Case.stage == stage)
+        # Other roles' tasks carry no agency: the filter means "cases this agency is involved in".
+        conditions.append(HumanTask.case_id.in_(select(CaseAgency.case_id).where(CaseAgency.agency == agency)))
     if overdue:
-        query = query.where(HumanTask.due < today)
-    total = db.scalar(select(func.count()).select_from(query.subquery()))
+        conditions.append(HumanTask.due < today)
+    if stage:
+        case_conditions.append(Case.stage == stage)
+    counted = select(HumanTask.id).where(*conditions)
+    if case_conditions:
+        counted = counted.join(Case, Case.id == HumanTask.case_id).where(Case.status == "open", *case_conditions)
+    total = db.scalar(select(func.count()).select_from(counted.limit(COUNT_CAP + 1).subquery()))
+    query = (select(HumanTask, Case.reference, Case.stage).join(Case, Case.id == HumanTask.case_id)
+             .where(Case.status == "open", *conditions, *case_conditions))
     order = {
-        "due": (HumanTask.due.is_(None), HumanTask.due, Case.reference),
-        "case": (Case.reference, HumanTask.due),
-        "task": (HumanTask.title, HumanTask.due),
+        "due": (HumanTask.due.is_(None), HumanTask.due, HumanTask.case_id, HumanTask.id),
+        "case": (Case.reference, HumanTask.due, HumanTask.id),
+        "task": (HumanTask.title, HumanTask.due, HumanTask.id),
     }[INBOX_SORTS.get(sort, "due")]
-    page = max(1, page)
-    rows = db.execute(query.order_by(*order, HumanTask.id).offset((page - 1) * per_page).limit(per_page)).all()
+    pages = min(MAX_PAGES, max(1, -(-min(total, COUNT_CAP) // per_page)))
+    page = min(max(1, page), pages)
+    rows = db.execute(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
     items = []
     for task, reference, case_stage in rows:
         items.append({
@@ -114,12 +135,12 @@ def inbox(db: Session, user, *, today, stage: str | None = None, agency: str | N
             "overdue": bool(task.due and task.due < today),
             "due_soon": bool(task.due and today <= task.due and (task.due - today).days <= 3),
         })
-    return {"items": items, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
-            "per_page": per_page}
+    return {"items": items, "total": min(total, COUNT_CAP), "more": total > COUNT_CAP, "page": page,
+            "pages": pages, "per_page": per_page}
 
 
 def search_cases(db: Session, user, text: str, limit: int = 50) -> list[Case]:
-    from sqlalchemy import func, or_
+    from sqlalchemy import or_
 
     from . import policy
 

@@ -23,7 +23,7 @@ from . import threshold as threshold_rules
 from .clock import Clock
 from .errors import CaseReviewError
 from .letters import render
-from .models import Action, Agency, Case, HumanTask, OutboxMessage, Timer, WorkflowInstance
+from .models import Action, Agency, Case, CaseAgency, HumanTask, OutboxMessage, Timer, WorkflowInstance
 from .sandbox import RestrictedEnvironment, SandboxedScriptEngine
 from .versions import CompiledVersion
 from .workdays import add_working_days, months_before, to_date
@@ -280,6 +280,7 @@ class CaseRun:
         """An agency asked to act on the case may see it from then on."""
         if agency and agency not in (self.case.agencies or []):
             self.case.agencies = [*(self.case.agencies or []), agency]  # a new list: JSON change tracking
+            self.db.add(CaseAgency(case_id=self.case.id, agency=agency))
 
     def _write_letter(self, template: str, to: str, data: dict) -> None:
         context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage}}

@@ -23,7 +23,7 @@ from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
 from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, NotInitialised, TaskNotReady
-from .models import Case, HumanTask, Timer, User, WorkflowInstance
+from .models import Case, CaseAgency, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs
 from .sandbox import check_data_keys
 from .threshold import incident_problems, parse_check_request
@@ -138,6 +138,7 @@ class CaseReview:
                           agencies=agencies, received_on=received_on, lock_version=0, created_at=now, updated_at=now,
                           application=application)
             case = self._insert_with_next_reference(db, received_on, fields)
+            db.add_all(CaseAgency(case_id=case.id, agency=code) for code in agencies)
             run = self._run(db, case)
             data = {**application, "reference": case.reference, "received_on": received_on.isoformat(),
                     "third_party": third_party, "agencies": agencies}

@@ -216,3 +216,28 @@ def test_case_page_explains_the_threshold(app, service):
     assert "The threshold was not met" in body
     assert "No: reported more than 6 months before the application" in body
     assert "What would have met it: 1 more incident on separate occasions" in body
+
+
+def test_coordinator_filters_tasks_by_the_agency_involved(app, service, cases):
+    first, second = cases
+    for reference in cases:
+        Walker(service, reference).provide_histories()  # both now wait for the coordinator to verify
+    coordinator = client_for(app, "coordinator@demo.test")
+    everything = page(coordinator.get("/tasks")).cssselect("tbody tr")
+    assert sorted(r.cssselect("td a")[0].text for r in everything) == sorted(cases)
+    housing_rows = page(coordinator.get("/tasks?agency=housing")).cssselect("tbody tr")
+    assert [r.cssselect("td a")[0].text for r in housing_rows] == [second]
+    assert "No tasks match these filters" in text_of(coordinator.get("/tasks?agency=fire"))
+
+
+def test_a_long_inbox_is_counted_and_paged_up_to_a_cap(app, service, monkeypatch):
+    from engine import queries
+
+    for n in range(5):
+        service.apply(application(START.date(), name=f"Person {n}"))
+    police = client_for(app, "police@demo.test")
+    caption = page(police.get("/tasks")).cssselect("caption")[0].text_content()
+    assert "5 tasks" in caption
+    monkeypatch.setattr(queries, "COUNT_CAP", 4)  # five police tasks, counted up to four
+    caption = page(police.get("/tasks?page=99")).cssselect("caption")[0].text_content()
+    assert "More than 4 tasks" in caption and "use the filters to narrow them" in caption

@@ -160,6 +160,38 @@ def _conditional_keyword(obj_schema: dict, name: str, keyword: str) -> list:
     return found
 
 
+def _reveals(obj_schema: dict) -> dict[str, dict[str, list[str]]]:
+    """{choice field: {option value: [fields asked only when that option is chosen]}}, read from
+    ``if: {properties: {F: {const: V}}}, then: {required: [...]}`` (alone or inside allOf), so the
+    renderer can show those fields as a GOV.UK conditional reveal under the option."""
+    found: dict[str, dict[str, list[str]]] = {}
+    branches = [obj_schema, *[b for b in obj_schema.get("allOf") or [] if isinstance(b, dict)]]
+    for branch in branches:
+        condition, then = branch.get("if"), branch.get("then")
+        if not (isinstance(condition, dict) and isinstance(then, dict)):
+            continue
+        tested = condition.get("properties") or {}
+        if len(tested) != 1:
+            continue
+        (field, test), = tested.items()
+        if not isinstance(test, dict) or "const" not in test:
+            continue
+        value = test["const"]
+        option = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        for name in then.get("required") or []:
+            if name != field and name in (obj_schema.get("properties") or {}):
+                found.setdefault(field, {}).setdefault(option, []).append(name)
+    # A field revealed by two options (or required anyway) stays where it is.
+    counts: dict[str, int] = {}
+    for options in found.values():
+        for names in options.values():
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+    return {field: {option: [n for n in names if counts[n] == 1 and not _requirement(obj_schema, n)[0]]
+                    for option, names in options.items()}
+            for field, options in found.items()}
+
+
 def _humanise(value: str) -> str:
     text = str(value).replace("_", " ").replace("-", " ").strip()
     return text[:1].upper() + text[1:]
@@ -812,7 +844,7 @@ class _Renderer:
     # -- nodes ----------------------------------------------------------------------------
     def object_children(self, schema: dict, path: tuple, value) -> list[dict]:
         value = value if isinstance(value, dict) else {}
-        nodes = []
+        by_name: dict[str, dict] = {}
         for name in _property_order(schema):
             field = _make_field(schema, name, path + (name,), self.choices)
             if name in value:
@@ -821,8 +853,23 @@ class _Renderer:
                 child = field.schema["default"]
             else:
                 child = None
-            nodes.append(self.node(field, child))
-        return nodes
+            by_name[name] = self.node(field, child)
+        revealed: set[str] = set()
+        for name, options in _reveals(schema).items():
+            node = by_name.get(name)
+            if node is None or node["kind"] != "radios":
+                continue
+            for item in node["params"]["items"]:
+                inside = [n for n in options.get(item["value"], []) if n in by_name and n not in revealed]
+                if inside:
+                    html = "".join(str(self.template_module().render_node(by_name[n])) for n in inside)
+                    item["conditional"] = {"html": Markup(html)}
+                    revealed.update(inside)
+        return [node for name, node in by_name.items() if name not in revealed]
+
+    @staticmethod
+    def template_module():
+        return _environment().get_template(TEMPLATE).module
 
     def node(self, field: _Field, value) -> dict:
         message, raw = self.error_for(field)
