@@ -269,8 +269,10 @@ def test_keyboard_only_form_with_errors_that_lead_to_their_fields(site):
     # Space chooses the focused radio; the arrow keys move to (and choose) the next one.
     keys.press("Space")
     assert person.page.is_checked("input[name=decision][value=confirm]")
+    assert not person.page.is_visible("#override_reason"), "the reason is asked only for an override"
     keys.press("ArrowDown")
     assert person.page.is_checked("input[name=decision][value=override]")
+    assert person.page.is_visible("#override_reason"), "choosing override reveals the reason"
     assert person.focused()["value"] == "override"
     keys.press("Tab")
     assert person.focused()["id"] == "override_reason"
