@@ -22,10 +22,15 @@ class Settings:
     outbox_dir: Path
     smtp_host: str | None = None
     smtp_port: int = 25
+    notify_api_key: str | None = None  # GOV.UK Notify: chosen over SMTP when set
+    notify_template_id: str | None = None  # an email template with ((subject)) and ((body))
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
     mail_from: str = "asb-case-review@localhost"
     coordinator_email: str = "coordinator@demo.test"
     demo_password: str = "demo-password-2026"
     script_time_limit: float = 1.0
+    base_url: str = "http://127.0.0.1:5000"  # where applicants' private links in letters point
+    link_days: int = 90  # how long a case-tracking link works
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -37,7 +42,12 @@ class Settings:
             outbox_dir=Path(_env("OUTBOX_DIR") or instance / "outbox"),
             smtp_host=_env("SMTP_HOST") or None,
             smtp_port=int(_env("SMTP_PORT", "25")),
+            notify_api_key=_env("NOTIFY_API_KEY") or None,
+            notify_template_id=_env("NOTIFY_TEMPLATE_ID") or None,
+            notify_base_url=_env("NOTIFY_BASE_URL") or "https://api.notifications.service.gov.uk",
             mail_from=_env("MAIL_FROM", "asb-case-review@localhost"),
             coordinator_email=_env("COORDINATOR_EMAIL", "coordinator@demo.test"),
             demo_password=_env("DEMO_PASSWORD") or "demo-password-2026",
+            base_url=(_env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            link_days=int(_env("LINK_DAYS") or "90"),
         )

@@ -6,8 +6,9 @@ tricks, no file access. The first line is `Subject: ...`, then a blank line, the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import CaseReviewError
@@ -36,6 +37,15 @@ def render(templates: dict[str, str], name: str, context: dict) -> RenderedLette
     else:
         subject, body = name.replace("_", " ").capitalize(), text
     return RenderedLetter(name, subject, body.lstrip("\n"))
+
+
+@lru_cache(maxsize=256)
+def variables_used(source: str) -> frozenset[str]:
+    """The names a template reads from its context (so links are issued only for letters that show them)."""
+    try:
+        return frozenset(meta.find_undeclared_variables(_env.parse(source)))
+    except TemplateError:
+        return frozenset()
 
 
 def check_template(source: str) -> str | None:

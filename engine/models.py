@@ -185,6 +185,11 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Delivery lease (engine/outbox.py): the worker sending it now, and until when it may.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # backoff after a failed attempt
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # given up: shown to staff
 
 
 class AuditEvent(Base):

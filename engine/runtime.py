@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from . import applicant_links
 from . import threshold as threshold_rules
 from .clock import Clock
 from .errors import CaseReviewError
@@ -80,8 +81,9 @@ class CaseRun:
     """The unit of work of one command on one (locked) case."""
 
     def __init__(self, db: Session, case: Case, version: CompiledVersion, clock: Clock, *,
-                 coordinator_email: str, time_limit: float = 1.0):
+                 coordinator_email: str, time_limit: float = 1.0, link_settings=None):
         self.db = db
+        self.link_settings = link_settings  # base URL and lifetime of applicants' links (None: from the environment)
         self.case = case
         self.version = version
         self.clock = clock
@@ -155,6 +157,9 @@ class CaseRun:
         if status:
             query = query.where(WorkflowInstance.status == status)
         return list(self.db.scalars(query))
+
+    def loaded_workflows(self) -> list[BpmnWorkflow]:
+        return [workflow for _row, workflow in self._loaded.values()]
 
     def load(self, row: WorkflowInstance) -> BpmnWorkflow:
         if row.id not in self._loaded:
@@ -284,8 +289,9 @@ class CaseRun:
 
     def _write_letter(self, template: str, to: str, data: dict) -> None:
         context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage}}
-        letter = render(self.version.letters, template, context)
         role, address = self._recipient(to, data)
+        context.update(applicant_links.links_for_letter(self, template, role, address))  # only ever in the letter
+        letter = render(self.version.letters, template, context)
         self.db.add(OutboxMessage(case_id=self.case.id, template=template, recipient=address, recipient_role=role,
                                   subject=letter.subject, body=letter.body, created_at=self.clock.now(), attempts=0))
         self.history.append({"event": "letter", "template": template, "to": role})
@@ -295,6 +301,7 @@ class CaseRun:
         if "threshold_incidents" in data and "application_date" in data:
             counts = evaluate_threshold_inputs(self.version, self.script_engine, data)
             counts["incidents"] = explain_incidents(self.version, self.script_engine, data)
+            counts["terms"] = threshold_rules.decision_terms(self.version)
         self.case.threshold = {**result, **counts}
         decided = result.get("decided_on")
         self.case.decided_on = to_date(decided) if decided else self.today()

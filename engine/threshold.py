@@ -2,6 +2,8 @@
 `casereview threshold-check`, and running the published `threshold_check` process."""
 from __future__ import annotations
 
+import ast
+import re
 from datetime import date
 from typing import Any, Iterable
 
@@ -98,3 +100,71 @@ def parse_check_request(payload: Any) -> tuple[date, list[dict]]:
     clean = [{"occurred_on": i["occurred_on"], "reported_on": i["reported_on"], "hate": i.get("hate", False)}
              for i in incidents]
     return application_date, clean
+
+
+# ----- explaining a decision in the published table's own terms --------------------------------
+
+_MINIMUM = re.compile(r"^\s*(>=|>)\s*(\d+)\s*$")
+
+
+def decision_terms(version) -> dict[str, Any] | None:
+    """The threshold table's inputs (id, label) and each rule's minimums, read from the version's
+    DMN, so pages explain a decision with the numbers the published table used."""
+    table = _threshold_table(version)
+    if table is None:
+        return None
+    inputs = [{"id": item.id, "label": item.label or item.id} for item in table.inputs]
+    rules = []
+    for rule in table.rules:
+        needs, explainable = {}, True
+        for entry in rule.inputEntries:
+            text = (entry.text or "").strip()
+            if text in ("", "-"):
+                continue
+            found = _MINIMUM.match(text)
+            if not found:
+                explainable = False  # a test we cannot phrase as "at least N"
+                break
+            needs[entry.input.id] = int(found.group(2)) + (1 if found.group(1) == ">" else 0)
+        if explainable and needs:
+            rules.append({"description": rule.description or "", "needs": needs})
+    return {"inputs": inputs, "rules": rules, "period_months": _period_months(table)}
+
+
+def _threshold_table(version):
+    for spec, subprocesses in version.specs.values():
+        for process in (spec, *subprocesses.values()):
+            for task_spec in process.task_specs.values():
+                engine = getattr(task_spec, "dmnEngine", None)
+                if engine is not None and engine.decision_table.id == "threshold_table":
+                    return engine.decision_table
+    return None
+
+
+def _period_months(table) -> int | None:
+    """The months argument of the first counting function, e.g. 6 in occasions_within(..., 6)."""
+    for item in table.inputs:
+        try:
+            call = ast.parse(item.expression, mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(call, ast.Call) and len(call.args) >= 3 and isinstance(call.args[2], ast.Constant):
+            return call.args[2].value
+    return None
+
+
+def shortfalls(threshold: dict) -> list[str]:
+    """For a decision that was not met: what each rule of the table still needed, in words."""
+    terms = threshold.get("terms") or {}
+    labels = {item["id"]: item["label"] for item in terms.get("inputs", [])}
+    sentences = []
+    for rule in terms.get("rules", []):
+        missing = []
+        for input_id, minimum in rule["needs"].items():
+            have = threshold.get(input_id) or 0
+            if have < minimum:
+                label = labels.get(input_id, input_id)
+                missing.append(f"{minimum - have} more for “{label[:1].lower()}{label[1:]}” ({have} of {minimum})")
+        if missing:
+            sentences.append(" and ".join(missing))
+    return sentences

@@ -1,12 +1,19 @@
 """One pass of the background worker: fire due timers, then deliver the outbox."""
 from __future__ import annotations
 
-from .outbox import FileTransport, SmtpTransport, Transport, deliver_pending
+from .errors import CaseReviewError
+from .outbox import FileTransport, NotifyTransport, SmtpTransport, Transport, deliver_pending
 from .service import CaseReview
 
 
 def transport_for(service: CaseReview) -> Transport:
+    """GOV.UK Notify when its key is set, else SMTP when a host is set, else files."""
     settings = service.settings
+    if settings.notify_api_key:
+        if not settings.notify_template_id:
+            raise CaseReviewError("CASEREVIEW_NOTIFY_API_KEY needs CASEREVIEW_NOTIFY_TEMPLATE_ID: the id of an "
+                                  "email template whose subject is ((subject)) and whose body is ((body))")
+        return NotifyTransport(settings.notify_api_key, settings.notify_template_id, settings.notify_base_url)
     if settings.smtp_host:
         return SmtpTransport(settings.smtp_host, settings.smtp_port)
     return FileTransport(settings.outbox_dir)

@@ -48,7 +48,9 @@ def test_letters_are_delivered_by_smtp_once(service, smtp_server):
     subjects = {m["Subject"] for _to, m in inbox.messages}
     acknowledgement = next(m for to, m in inbox.messages if to == ["applicant@example.org"])
     assert acknowledgement["X-Case-Reference"] == reference
-    assert reference in acknowledgement.get_content()
+    assert reference in acknowledgement.get_body(("plain",)).get_content()
+    attachment = next(acknowledgement.iter_attachments())  # the letter as a PDF, for the applicant
+    assert attachment.get_content_type() == "application/pdf" and attachment.get_content().startswith(b"%PDF")
     assert len(subjects) >= 2
     assert deliver_pending(service.sessions, SmtpTransport("127.0.0.1", port), sender="asb@example.org",
                            now=service.now) == 0
@@ -60,12 +62,13 @@ def test_unreachable_server_keeps_messages_for_a_retry(service, tmp_path):
     assert deliver_pending(service.sessions, dead, sender="asb@example.org", now=service.now) == 0
     with service.sessions() as db:
         rows = list(db.scalars(select(OutboxMessage)))
-    assert rows and all(r.sent_at is None and r.attempts == 1 and r.last_error for r in rows)
+    assert rows and all(r.sent_at is None and r.attempts == 1 and r.last_error and r.retry_at for r in rows)
+    later = max(r.retry_at for r in rows)  # retried after a backoff, not at once
     assert deliver_pending(service.sessions, FileTransport(tmp_path / "out"), sender="asb@example.org",
-                           now=service.now) == len(rows)
+                           now=lambda: later) == len(rows)
 
 
-def test_rolled_back_command_writes_no_letter(service, monkeypatch):
+def test_rolled_back_command_writes_no_letter(service, monkeypatch, tmp_path):
     import engine.runtime as runtime
 
     monkeypatch.setattr(runtime.CaseRun, "_save", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
@@ -73,3 +76,6 @@ def test_rolled_back_command_writes_no_letter(service, monkeypatch):
         service.apply(application(START.date()))
     with service.sessions() as db:
         assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    folder = tmp_path / "sent"
+    assert deliver_pending(service.sessions, FileTransport(folder), sender="asb@example.org", now=service.now) == 0
+    assert not folder.exists()  # and so nothing ever leaves

@@ -215,7 +215,9 @@ def test_case_page_explains_the_threshold(app, service):
     body = text_of(client_for(app, "coordinator@demo.test").get(f"/cases/{reference}"))
     assert "The threshold was not met" in body
     assert "No: reported more than 6 months before the application" in body
-    assert "What would have met it: 1 more incident on separate occasions" in body
+    assert ("What would have met it (any one of these): 1 more for “separate occasions reported in the 6 months "
+            "before the application” (2 of 3)") in body
+    assert "1 more for “hate incidents reported in the 6 months before the application” (0 of 1)" in body
 
 
 def test_coordinator_filters_tasks_by_the_agency_involved(app, service, cases):

@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
 
     from . import admin, api, auth, cases, coordinator, tasks
     from . import apply as apply_journey
+    from . import letters
+    from . import consent, track
 
     auth.init_app(app)
     csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(coordinator.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(apply_journey.blueprint)
+    app.register_blueprint(letters.blueprint)
+    app.register_blueprint(track.blueprint)
+    app.register_blueprint(consent.blueprint)
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):

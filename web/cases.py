@@ -8,6 +8,7 @@ from sqlalchemy import select
 from engine import audit, policy
 from engine.models import Case, HumanTask, ProcessVersion
 from engine.queries import case_view, diagram_state, search_cases
+from engine.threshold import shortfalls
 
 from .auth import roles_required
 
@@ -60,6 +61,7 @@ def case_page(reference: str):
         view["history"] = [h for h in view["history"] if h["event"] != "case_viewed"]
     tasks = [t for t in tasks if personal or t.agency == current_user.agency]
     return render_template("case.html", title=f"Case {reference}", case=view, application=application,
+                           shortfalls=shortfalls(view["threshold"]) if view["threshold"] else [],
                            personal=personal, tasks=tasks, stage_words=STAGE_WORDS,
                            may_complete=lambda t: policy.may_complete(current_user.actor, t))
 
