@@ -61,20 +61,22 @@ def check_bundle(version: "CompiledVersion") -> list[dict]:
                     try:
                         check_source(source, mode)
                     except UnsafeScript as exc:
-                        problems.append({"file": file, "element": element, "message": f"{what}: {exc}"})
+                        problems.append({"file": file, "element": element, "rule": "sandbox", "message": f"{what}: {exc}"})
                     except SyntaxError as exc:
-                        problems.append({"file": file, "element": element, "message": f"{what}: syntax error: {exc.msg}"})
+                        problems.append({"file": file, "element": element, "rule": "sandbox",
+                                         "message": f"{what}: syntax error: {exc.msg}"})
                     if what == "script":
                         for template in _LETTER_CALL.findall(source):
                             if template not in version.letters:
-                                problems.append({"file": file, "element": element,
+                                problems.append({"file": file, "element": element, "rule": "letter-template",
                                                  "message": f"script sends letter {template!r}, which has no template"})
                 if getattr(task_spec, "manual", False):
                     problems.extend(_check_user_task(version, file, element, task_spec))
     for name, source in version.letters.items():
         error = check_template(source)
         if error:
-            problems.append({"file": f"processes/letters/{name}.txt", "element": None, "message": error})
+            problems.append({"file": f"processes/letters/{name}.txt", "element": None, "rule": "letter-template",
+                             "message": error})
     return problems
 
 
@@ -83,12 +85,15 @@ def _check_user_task(version: "CompiledVersion", file, element, task_spec) -> li
     properties = task_spec.extensions.get("properties", {})
     form = properties.get("formJsonSchemaFilename")
     if not form:
-        problems.append({"file": file, "element": element, "message": "user task has no form (formJsonSchemaFilename)"})
+        problems.append({"file": file, "element": element, "rule": "user-task-form",
+                         "message": "user task has no form (formJsonSchemaFilename)"})
     elif form not in version.forms:
-        problems.append({"file": file, "element": element, "message": f"form {form!r} is not in forms/"})
+        problems.append({"file": file, "element": element, "rule": "user-task-form",
+                         "message": f"form {form!r} is not in forms/"})
     if task_spec.lane not in ROLES:
-        problems.append({"file": file, "element": element,
+        problems.append({"file": file, "element": element, "rule": "user-task-role",
                          "message": f"user task must be in a lane named one of {', '.join(ROLES)} (is {task_spec.lane!r})"})
     if task_spec.lane == "partner" and not properties.get("agency"):
-        problems.append({"file": file, "element": element, "message": "partner task needs an 'agency' property"})
+        problems.append({"file": file, "element": element, "rule": "partner-task-agency",
+                         "message": "partner task needs an 'agency' property"})
     return problems

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from .errors import InvalidProcess
@@ -80,9 +81,10 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
             elif name.endswith(".dmn"):
                 parser.add_dmn_xml(parse_xml(text, name), filename=name)
         except UnsafeXML as exc:
-            errors.append({"file": name, "element": None, "message": str(exc)})
+            errors.append({"file": name, "element": None, "rule": "xml-safe", "message": str(exc)})
         except ValidationException as exc:
-            errors.append({"file": name, "element": getattr(exc, "id", None), "message": str(exc).strip()})
+            errors.append({"file": name, "element": getattr(exc, "id", None), "rule": "bpmn-schema",
+                           "message": str(exc).strip()})
     forms: dict[str, dict] = {}
     for name, text in files.items():
         if name.startswith("forms/") and name.endswith(".json"):
@@ -91,7 +93,8 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
                 Draft202012Validator.check_schema(schema)
                 forms[Path(name).name] = schema
             except (ValueError, SchemaError) as exc:
-                errors.append({"file": name, "element": None, "message": f"not a valid JSON Schema: {exc}"})
+                errors.append({"file": name, "element": None, "rule": "form-json-schema",
+                               "message": f"not a valid JSON Schema: {exc}"})
     if errors:
         raise InvalidProcess(errors)
 
@@ -99,11 +102,13 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
     try:
         for process_id in parser.get_process_ids():
             specs[process_id] = (parser.get_spec(process_id), parser.get_subprocess_specs(process_id))
+            _connect_loop_merges(specs[process_id])
     except ValidationException as exc:
         raise InvalidProcess([{"file": getattr(exc, "file_name", None), "element": getattr(exc, "id", None),
-                               "message": str(exc).strip()}]) from None
+                               "rule": "bpmn-structure", "message": str(exc).strip()}]) from None
     if MAIN_PROCESS not in specs:
-        raise InvalidProcess([{"file": None, "element": None, "message": f"no process with id {MAIN_PROCESS!r}"}])
+        raise InvalidProcess([{"file": None, "element": None, "rule": "main-process",
+                               "message": f"no process with id {MAIN_PROCESS!r}"}])
 
     from .checks import check_bundle  # late import: checks needs the compiled specs
 
@@ -122,6 +127,21 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
     if problems:
         raise InvalidProcess(problems)
     return compiled
+
+
+def _connect_loop_merges(spec_pair) -> None:
+    """A multi-instance (or loop) task learns that an instance finished through its child spec's
+    completed_event. SpiffWorkflow connects it when the task first creates instances, or when it
+    deserializes a spec; for parsed specs shared across loads, an instance started before this
+    process did (a restart, or a case moved to another version) would otherwise never be merged
+    and the task would never complete. Connect every one up front, as the deserializer does."""
+    spec, subprocess_specs = spec_pair
+    for process in [spec, *subprocess_specs.values()]:
+        for task_spec in process.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                child = process.task_specs.get(task_spec.task_spec)
+                if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                    child.completed_event.connect(task_spec.merge_child)
 
 
 def _message_starts(specs) -> dict[str, str]:
@@ -182,6 +202,12 @@ def _compiled_from_row(session: Session, version_id: int) -> CompiledVersion:
     if found.id == version_id and found.number == number:
         return found
     return dataclasses.replace(found, id=version_id, number=number)
+
+
+def forget_database(url: str) -> None:
+    """Drop the per-database lookups of a database that is gone (the studio's dry run)."""
+    for key in [key for key in _by_id if key[0] == url]:
+        _by_id.pop(key, None)
 
 
 def latest_version(session: Session, bundle: str = BUNDLE) -> ProcessVersion | None:
