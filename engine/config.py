@@ -31,6 +31,7 @@ class Settings:
     script_time_limit: float = 1.0
     base_url: str = "http://127.0.0.1:5000"  # where applicants' private links in letters point
     link_days: int = 90  # how long a case-tracking link works
+    retention_years: int = 6  # closed cases are anonymised this many years after closure
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -50,4 +51,5 @@ class Settings:
             demo_password=_env("DEMO_PASSWORD") or "demo-password-2026",
             base_url=(_env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             link_days=int(_env("LINK_DAYS") or "90"),
+            retention_years=int(_env("RETENTION_YEARS") or "6"),
         )

@@ -193,7 +193,11 @@ class OutboxMessage(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which case, when: one row per command (and per case read later)."""
+    """Who did what to which case, when: one row per command (and per case read later).
+
+    Append-only and hash-chained (engine/audit.py writes every row; migration 0004): `seq` is
+    the row's position, `hash` the sha256 of its content and `prev_hash`, the previous row's hash.
+    """
 
     __tablename__ = "audit_event"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -204,6 +208,9 @@ class AuditEvent(Base):
     stage_before: Mapped[str | None] = mapped_column(String(40))
     stage_after: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class ApiToken(Base):

@@ -221,7 +221,8 @@ class CaseReview:
             stage_before = case.stage
             run = self._run(db, case)
             outcome = run.send_message(name, payload)
-            self._commit_run(db, run, actor, name, stage_before, {"message": name, **payload})
+            # audit rows are kept for ever: reasons typed by people stay in the case, not in the audit trail
+            self._commit_run(db, run, actor, name, stage_before, {"message": name, **audit.summarise(payload)})
             return {"case": reference, "message": name, "outcome": outcome, "stage": case.stage, "status": case.status}
 
     def withdraw(self, reference: str, actor: Actor = APPLICANT, reason: str = "") -> dict:

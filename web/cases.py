@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine import audit, policy
+from engine.linked import linked_cases
 from engine.models import Case, HumanTask, ProcessVersion
 from engine.queries import case_view, diagram_state, search_cases
 from engine.threshold import shortfalls
@@ -51,6 +52,7 @@ def case_page(reference: str):
         case = _visible_case(db, reference)
         view = case_view(db, reference)
         tasks = list(db.scalars(select(HumanTask).where(HumanTask.case_id == case.id).order_by(HumanTask.due)))
+        linked = linked_cases(db, case) if current_user.role == "coordinator" else None
         audit.record(db, at=service.now(), actor=current_user.email, event="case_viewed", case_id=case.id,
                      stage_before=case.stage, stage_after=case.stage, detail={"page": "case"})
         application = case.application or {}
@@ -62,7 +64,7 @@ def case_page(reference: str):
     tasks = [t for t in tasks if personal or t.agency == current_user.agency]
     return render_template("case.html", title=f"Case {reference}", case=view, application=application,
                            shortfalls=shortfalls(view["threshold"]) if view["threshold"] else [],
-                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS,
+                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS, linked=linked,
                            may_complete=lambda t: policy.may_complete(current_user.actor, t))
 
 
