@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     from . import apply as apply_journey
     from . import letters
     from . import consent, track
+    from . import reports
     from . import audit_viewer, subject_access
 
     auth.init_app(app)
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(letters.blueprint)
     app.register_blueprint(track.blueprint)
     app.register_blueprint(consent.blueprint)
+    app.register_blueprint(reports.blueprint)
     app.register_blueprint(audit_viewer.blueprint)
     app.register_blueprint(subject_access.blueprint)
 
