@@ -322,7 +322,7 @@ class CaseRun:
         row.due = to_date(item["due"]) if item.get("due") else row.due
         row.status = str(item.get("status", row.status))
         self.involve(row.agency)
-        row.last_note = item.get("note", row.last_note)
+        row.last_note = item.get("last_note", item.get("note", row.last_note))
         row.updated_at = now
 
     # ----- persistence and derived rows -------------------------------------------------

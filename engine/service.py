@@ -23,6 +23,7 @@ from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
 from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, NotInitialised, TaskNotReady
+from .applicant_links import LinkSettings
 from .models import Case, CaseAgency, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs
 from .sandbox import check_data_keys
@@ -95,7 +96,8 @@ class CaseReview:
     def _run(self, db: Session, case: Case) -> CaseRun:
         return CaseRun(db, case, compiled(db, case.process_version_id), self.clock,
                        coordinator_email=self.settings.coordinator_email,
-                       time_limit=self.settings.script_time_limit)
+                       time_limit=self.settings.script_time_limit,
+                       link_settings=LinkSettings.of(self.settings))
 
     def _commit_run(self, db: Session, run: CaseRun, actor: Actor, event: str, stage_before: str,
                     detail: dict) -> None:
@@ -210,7 +212,9 @@ class CaseReview:
             run.settle(instance)
             self._commit_run(db, run, actor, "task_completed", stage_before,
                              {"task": task_row.name, "title": task_row.title, "task_id": task_id,
-                              "role": task_row.role, "agency": task_row.agency})
+                              "role": task_row.role, "agency": task_row.agency,
+                              # how many entries each list answer had (for figures); never the answers
+                              "counts": {key: len(value) for key, value in data.items() if isinstance(value, list)}})
             return {"completed": task_id, "case": case.reference, "stage": case.stage, "status": case.status}
 
     def send_message(self, reference: str, name: str, payload: dict, actor: Actor) -> dict:

@@ -103,7 +103,8 @@ def test_threshold_met_full_review_to_closure(service, clock):
 
     police = next(t for t in delivered if t.agency == "police")
     service.complete(police.id, walker.actor_for(police), {"status": "in_progress", "progress_note": "Visit booked."})
-    assert {a["agency"]: a["status"] for a in view(service, reference)["actions"]}["police"] == "in_progress"
+    police_action = next(a for a in view(service, reference)["actions"] if a["agency"] == "police")
+    assert (police_action["status"], police_action["last_note"]) == ("in_progress", "Visit booked.")
     walker.complete("deliver_action", {"status": "completed", "progress_note": "Done."})
     assert {a["status"] for a in view(service, reference)["actions"]} == {"completed"}
 

@@ -573,3 +573,25 @@ def test_report_pages_in_a_browser_draw_charts_under_the_csp_and_meet_wcag(year)
     finally:
         server.stop()
     findings.assert_clean()
+
+
+def test_a_panel_that_recommends_without_an_action_plan_counts_as_resulting_in_recommendations(service):
+    from engine.scenarios import Walker, application
+
+    start = service.now().date()
+    outcomes = {"with recommendations only": (["Keep the victim informed weekly"], []), "with nothing": ([], [])}
+    for name, (recommendations, actions) in outcomes.items():
+        reference = service.apply(application(start, name=name))["reference"]
+        walker = Walker(service, reference)
+        walker.provide_histories()
+        walker.verify(application(start)["incidents"])
+        walker.confirm()
+        walker.schedule_panel(start + timedelta(days=10))
+        walker.panel_inputs()
+        walker.complete("panel_outcome", {"attendees": ["Police"], "findings": "Seen.",
+                                          "recommendations": recommendations, "actions": actions,
+                                          "follow_up_working_days": 20})
+    with service.sessions() as db:
+        counted = statutory_figures(db, Period(start, start)).as_dict()
+    assert counted["reviews_carried_out"] == 2
+    assert counted["reviews_with_recommendations"] == 1

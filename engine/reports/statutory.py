@@ -9,16 +9,15 @@ Each figure counts one kind of event, in the period in which that event happened
 | applications | case | `case_review.received_on` (the date of receipt) |
 | threshold_not_met | "not met" decision (after any override) | `case_review.decided_on`, the day it was confirmed |
 | reviews_carried_out | case whose panel outcome was recorded (a reconvened panel: the same) | the first panel outcome |
-| reviews_with_recommendations | review counted above whose panel agreed at least one action | as above |
+| reviews_with_recommendations | review counted above whose panel made a recommendation or agreed an action | as above |
 
 Withdrawn cases count for what happened before the withdrawal: a withdrawn application was still
 received, and a decision or panel outcome recorded before it still stands.
 
-"Resulted in recommendations" is read from the action plan: an action is a recommendation the
-panel gave an agency to carry out, with an owner and a due date, and the engine keeps it as an
-`action` row. The panel form's free-text list of recommendations lives only in the workflow state,
-which reports do not read; a panel that wrote recommendations but agreed no action is therefore
-not counted (docs/architecture.md, "Reports").
+"Resulted in recommendations": the panel outcome listed at least one recommendation (the audit
+row of a completed task records how many entries each list answer had, `detail["counts"]`, never
+the answers), or agreed an action (an action is a recommendation given to an agency, kept as an
+`action` row).
 """
 from __future__ import annotations
 
@@ -26,11 +25,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, not_, select
+from sqlalchemy import Select, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import Action, AuditEvent, Case
 from .facts import PANEL_OUTCOME_TASK, task_is
+from .sql import answer_count
 from .periods import Period
 
 
@@ -101,7 +101,9 @@ def _selections(period: Period) -> dict[str, Select]:
         .where(Case.decided_on >= period.start, Case.decided_on <= period.end,
                not_(Case.threshold["met"].as_boolean())),
         "reviews_carried_out": reviews,
-        "reviews_with_recommendations": reviews.where(exists().where(Action.case_id == AuditEvent.case_id)),
+        "reviews_with_recommendations": reviews.where(or_(
+            func.coalesce(answer_count(AuditEvent.detail, "recommendations"), 0) > 0,
+            exists().where(Action.case_id == AuditEvent.case_id))),
     }
 
 
