@@ -210,13 +210,20 @@ def _plan_actions(db: Session, result: Anonymisation, case: Case) -> None:
 
 def _plan_other_tables(db: Session, result: Anonymisation, case: Case, now: datetime) -> None:
     """Tables other features keep about a case, when this database has them: stored letter PDFs
-    (deleted: a PDF cannot be anonymised in place) and applicants' private links."""
+    and uploaded documents (deleted: a file cannot be anonymised in place) and applicants'
+    private links."""
     tables = set(inspect(db.connection()).get_table_names())
     if "letter_document" in tables:
         documents = table("letter_document", column("id"), column("case_id"))
         for (document_id,) in db.execute(select(documents.c.id).where(documents.c.case_id == case.id)):
             result.change(f"letter_document[{document_id}] (deleted)",
                           lambda db, i=document_id: db.execute(delete(documents).where(documents.c.id == i)))
+    if "document" in tables:  # uploaded files: deleted, as a file cannot be anonymised in place
+        uploads = table("document", column("id"), column("case_id"))
+        for (document_id,) in db.execute(select(uploads.c.id).where(uploads.c.case_id == case.id)
+                                         .order_by(uploads.c.id)):
+            result.change(f"document[{document_id}] (deleted)",
+                          lambda db, i=document_id: db.execute(delete(uploads).where(uploads.c.id == i)))
     if "applicant_link" in tables:
         links = table("applicant_link", column("id"), column("case_id"), column("sent_to"), column("revoked_at"))
         for link_id, sent_to in db.execute(select(links.c.id, links.c.sent_to).where(links.c.case_id == case.id)):

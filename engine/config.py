@@ -32,6 +32,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"  # where applicants' private links in letters point
     link_days: int = 90  # how long a case-tracking link works
     retention_years: int = 6  # closed cases are anonymised this many years after closure
+    upload_max_mb: int = 10  # the largest document a form upload or the API accepts
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -52,4 +53,5 @@ class Settings:
             base_url=(_env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             link_days=int(_env("LINK_DAYS") or "90"),
             retention_years=int(_env("RETENTION_YEARS") or "6"),
+            upload_max_mb=int(_env("UPLOAD_MAX_MB") or "10"),
         )

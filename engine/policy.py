@@ -46,3 +46,16 @@ def may_view_case(user, case) -> bool:
 def sees_personal_details(user) -> bool:
     """Applicant contact details are for the coordinating roles, not partner officers."""
     return user.role in CASE_WIDE_ROLES
+
+
+def may_add_documents(actor: "Actor", ready_tasks) -> bool:
+    """Documents are added for work on the case: by whoever may complete one of its ready tasks."""
+    return any(may_complete(actor, task) for task in ready_tasks)
+
+
+def may_see_document(user, document) -> bool:
+    """On a case the user may view: the case-wide roles see every document; a partner officer
+    only those an officer of their own agency uploaded (applicants' files are personal)."""
+    if user.role in CASE_WIDE_ROLES:
+        return True
+    return user.role == "partner" and document.agency is not None and document.agency == user.agency

@@ -14,9 +14,14 @@ from .service import APPLICANT, Actor, CaseReview
 
 
 def application(received_on: date, *, third_party: bool = False, hate: bool = False, incidents: int = 3,
-                name: str = "Alex Morgan", postcode: str = "AB1 2CD", reported_to: str = "police") -> dict[str, Any]:
+                name: str = "Alex Morgan", postcode: str = "AB1 2CD", reported_to: str = "police",
+                preferred_contact: str | None = None, communication_needs: list[str] | None = None,
+                interpreter_language: str | None = None,
+                other_communication_needs: str | None = None) -> dict[str, Any]:
     """An application whose incidents meet the ASB rule (3 occasions, the last reported a week ago)
-    unless `incidents` < 3; `hate` marks the last one as hate-motivated."""
+    unless `incidents` < 3; `hate` marks the last one as hate-motivated. The contact preference
+    and communication needs are left out unless given (`communication_needs` lists
+    interpreter, large_print, easy_read, bsl, other; the first and last need their detail)."""
     items = []
     for number in range(incidents):
         occurred = received_on - timedelta(days=7 + 20 * (incidents - 1 - number))
@@ -28,16 +33,22 @@ def application(received_on: date, *, third_party: bool = False, hate: bool = Fa
             "description": f"Loud music and shouting late at night (incident {number + 1}).",
             "hate": hate and number == incidents - 1,
         })
+    applicant = {
+        "name": "Sam Carer" if third_party else name,
+        "email": "applicant@example.org",
+        "phone": "01632 960000",
+        "address": "1 High Street, Exampleton",
+        "postcode": postcode,
+        "relationship_to_victim": "carer" if third_party else "self",
+        "consent_confirmed": True,
+    }
+    for key, value in (("preferred_contact", preferred_contact), ("communication_needs", communication_needs),
+                       ("interpreter_language", interpreter_language),
+                       ("other_communication_needs", other_communication_needs)):
+        if value is not None:
+            applicant[key] = value
     return {
-        "applicant": {
-            "name": "Sam Carer" if third_party else name,
-            "email": "applicant@example.org",
-            "phone": "01632 960000",
-            "address": "1 High Street, Exampleton",
-            "postcode": postcode,
-            "relationship_to_victim": "carer" if third_party else "self",
-            "consent_confirmed": True,
-        },
+        "applicant": applicant,
         "victim": {"type": "individual", "name": name, "postcode": postcode},
         "incidents": items,
         "impact": "I cannot sleep and I am afraid to leave my home.",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, forms, policy, schema
+from . import audit, documents, forms, policy, schema
 from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
@@ -200,6 +200,12 @@ class CaseReview:
             key_problems = check_data_keys(data, run.script_engine.environment.reserved_names)
             if key_problems:
                 raise InvalidData([{"field": "(form)", "message": m} for m in key_problems])
+            # documents named by the form must be this case's own (the applicant's, for the applicant)
+            document_problems = documents.reference_problems(
+                db, case.id, run.version.forms[task_row.form], data,
+                allowed=(lambda d: d.uploaded_by == documents.APPLICANT) if actor.is_applicant else None)
+            if document_problems:
+                raise InvalidData(document_problems)
             instance = db.get(WorkflowInstance, task_row.instance_id)
             workflow = run.load(instance)
             task = workflow.get_task_from_id(_uuid(task_id))

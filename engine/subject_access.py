@@ -25,6 +25,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util.task import TaskState
 
 from . import anonymise, audit, retention
+from .documents import APPLICANT as APPLICANT_UPLOADER
+from .documents import Document, content_of
 from .errors import Conflict, InvalidData, NotFound
 from .models import Action, AuditEvent, Case, OutboxMessage, WorkflowInstance
 from .versions import compiled
@@ -123,10 +125,20 @@ class Letter:
 
 
 @dataclass
+class Upload:
+    """A file the person sent us themselves (through their tracking link)."""
+
+    reference: str
+    filename: str
+    content: bytes
+
+
+@dataclass
 class Gathered:
     cases: list[dict] = field(default_factory=list)
     letters: list[Letter] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
 
 
 def gather(db: Session, matches: list[Match]) -> Gathered:
@@ -141,6 +153,11 @@ def gather(db: Session, matches: list[Match]) -> Gathered:
                                   .order_by(OutboxMessage.id)):
             result.letters.append(Letter(message.id, case.reference, message.template, message.subject, message.body,
                                          message.created_at, message.recipient_role, pdfs(message.id)))
+        if "applicant" in match.roles:  # staff uploads are the agencies' records, not the person's
+            for upload in db.scalars(select(Document).where(Document.case_id == case.id,
+                                                            Document.uploaded_by == APPLICANT_UPLOADER)
+                                     .order_by(Document.uploaded_at, Document.id)):
+                result.uploads.append(Upload(case.reference, upload.filename, content_of(db, upload.id)))
         for event in db.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)):
             result.events.append({"case": case.reference, "seq": event.seq, "at": event.at.isoformat(),
                                   "actor": event.actor, "event": event.event, "stage_before": event.stage_before,
@@ -209,6 +226,8 @@ def build_zip(gathered: Gathered, *, now: datetime, note: str = "") -> bytes:
             archive.writestr(f"{stem}.txt", f"Subject: {letter.subject}\nDate: {letter.created_at.date().isoformat()}\n"
                                             f"To: the {letter.recipient_role}\n\n{letter.body}\n")
             archive.writestr(f"{stem}.pdf", letter.stored_pdf or letter_pdf(letter))
+        for number, upload in enumerate(gathered.uploads, start=1):
+            archive.writestr(f"documents/{upload.reference}-{number:03d}-{upload.filename}", upload.content)
     return buffer.getvalue()
 
 

@@ -1,6 +1,7 @@
-"""One pass of the background worker: fire due timers, then deliver the outbox."""
+"""One pass of the background worker: fire due timers, deliver the outbox, delete expired application drafts."""
 from __future__ import annotations
 
+from . import application_drafts
 from .errors import CaseReviewError
 from .outbox import FileTransport, NotifyTransport, SmtpTransport, Transport, deliver_pending
 from .service import CaseReview
@@ -23,7 +24,9 @@ def run_pass(service: CaseReview, transport: Transport | None = None) -> dict:
     fired = service.fire_due_timers()
     sent = deliver_pending(service.sessions, transport or transport_for(service),
                            sender=service.settings.mail_from, now=service.now)
-    return {"fired": fired, "sent": sent}
+    with service.transaction() as db:  # unfinished applications left for a day
+        drafts = application_drafts.delete_expired(db, service.now())
+    return {"fired": fired, "sent": sent, "drafts_deleted": drafts}
 
 
 def start_in_background(service: CaseReview, interval: float = 15.0):

@@ -52,6 +52,9 @@ SAMPLES: dict[str, dict] = {
             "phone": "07700 900 982",
             "address": "12 Station Road\nAnytown",
             "postcode": "AT1 2BC",
+            "preferred_contact": "phone",
+            "communication_needs": ["interpreter", "large_print"],
+            "interpreter_language": "Somali",
         },
         "victim": {"type": "individual", "name": "Grace Okafor", "postcode": "AT1 2BC"},
         "incidents": [
@@ -611,7 +614,9 @@ def test_application_nested_fields_have_path_names(app):
     })
     data, _ = parse_submission(schema, form)
     assert data == {
-        "applicant": {"name": "Sam Okafor", "relationship_to_victim": "self", "email": "sam@example.com"},
+        # nothing ticked under "communication needs": an empty list (lists are always present)
+        "applicant": {"name": "Sam Okafor", "relationship_to_victim": "self", "email": "sam@example.com",
+                      "communication_needs": []},
         "victim": {"type": "individual"},
         "incidents": [{"occurred_on": "2025-11-03", "reported_on": "2025-11-04", "reported_to": "police",
                        "description": "Shouting.", "hate": False}],

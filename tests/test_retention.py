@@ -162,3 +162,26 @@ def test_the_command_line_dry_run_lists_cases_and_fields(service, cases, monkeyp
     assert "2 case(s)" in result.stderr
     with service.sessions() as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.applicant_name == MARK)) == 0
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def upload(service, reference: str, uploaded_by: str = "applicant") -> str:
+    from engine.documents import add_document
+
+    with service.transaction() as db:
+        case = db.scalar(sa.select(Case).where(Case.reference == reference))
+        return add_document(db, case, "photo.png", PNG, uploaded_by=uploaded_by, agency=None, now=service.now(),
+                            limit=1_000_000).id
+
+
+def test_uploaded_files_of_anonymised_cases_are_deleted(service, cases):
+    from engine.documents import Document
+
+    old_file, recent_file = upload(service, cases["old"]), upload(service, cases["recent"])
+    dry = retention.run(service, dry_run=True)
+    assert f"document[{old_file}] (deleted)" in dry["cases"][0]["fields"]
+    retention.run(service)
+    with service.sessions() as db:
+        assert db.scalars(sa.select(Document.id)).all() == [recent_file]

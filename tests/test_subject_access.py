@@ -153,3 +153,23 @@ def _case(service, reference: str) -> Case:
 def _events(service, name: str) -> list[AuditEvent]:
     with service.sessions() as db:
         return list(db.scalars(sa.select(AuditEvent).where(AuditEvent.event == name)))
+
+
+def test_export_holds_the_files_the_person_sent_and_no_one_elses(service, people):
+    from engine.documents import add_document
+
+    def upload(reference, name, uploaded_by):
+        with service.transaction() as db:
+            case = db.scalar(sa.select(Case).where(Case.reference == reference))
+            add_document(db, case, name, b"%PDF-1.4\n" + name.encode() + b"\n%%EOF\n", uploaded_by=uploaded_by,
+                         agency="police" if uploaded_by != "applicant" else None, now=service.now(),
+                         limit=1_000_000)
+
+    upload(people["alex"], "my-diary.pdf", "applicant")
+    upload(people["alex"], "police-log.pdf", "police@demo.test")
+    upload(people["chris"], "chris-notes.pdf", "applicant")
+    with service.sessions() as db:
+        alex = subject_access.find(db, email="alex@example.org")
+    files = zipfile.ZipFile(io.BytesIO(subject_access.export(service, alex, actor="admin@demo.test"))).namelist()
+    assert [name for name in files if name.startswith("documents/")] == [
+        f"documents/{people['alex']}-001-my-diary.pdf"]

@@ -1,6 +1,8 @@
 """Staff pages through Flask's test client: what each person sees, and what they may not."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -243,3 +245,41 @@ def test_a_long_inbox_is_counted_and_paged_up_to_a_cap(app, service, monkeypatch
     monkeypatch.setattr(queries, "COUNT_CAP", 4)  # five police tasks, counted up to four
     caption = page(police.get("/tasks?page=99")).cssselect("caption")[0].text_content()
     assert "More than 4 tasks" in caption and "use the filters to narrow them" in caption
+
+
+@pytest.mark.parametrize("email, home", [("coordinator@demo.test", "/tasks"), ("police@demo.test", "/tasks"),
+                                         ("owner@demo.test", "/studio/"), ("admin@demo.test", "/admin/")])
+def test_each_role_starts_on_its_own_page_after_signing_in(app, email, home):
+    response = app.test_client().post("/sign-in", data={"email": email, "password": "test-password"})
+    assert response.status_code == 302 and response.headers["Location"] == home
+
+
+def test_the_chair_reads_the_victims_statement_and_agency_summaries_beside_the_outcome_form(app, service):
+    received = START.date()
+    incidents = application(received)["incidents"]
+    reference = service.apply(application(received, name="Jordan Lee"))["reference"]
+    walker = Walker(service, reference)
+    walker.provide_histories()
+    walker.verify(incidents)
+    walker.confirm()
+    walker.schedule_panel(received + timedelta(days=14))
+    walker.complete("case_summary", {"summary": "Two visits; a warning letter.", "incidents_held": 2,
+                                     "actions_taken": "Warning letter."})
+    walker.complete("impact_statement", {"statement": "I dread coming home.", "wishes_to_attend": True})
+    task = walker.ready("panel_outcome")[0]
+    body = page(client_for(app, "chair@demo.test").get(f"/tasks/{task.id}"))
+    beside = body.cssselect("section[aria-labelledby=task-context-heading]")[0].text_content()
+    assert "The victim's statement" in beside and "I dread coming home." in beside
+    assert "Wishes to attend" in beside and "Yes" in beside
+    assert "Agency case summaries" in beside and "Two visits; a warning letter." in beside
+    assert "POLICE" in beside and "COUNCIL" in beside
+
+
+def test_the_coordinator_sees_earlier_cases_at_the_same_address_while_verifying(app, service):
+    first = service.apply(application(START.date(), name="Jordan Lee", postcode="EX1 1AA"))["reference"]
+    second = service.apply(application(START.date(), name="Casey Moore", postcode="EX1 1AA"))["reference"]
+    Walker(service, second).provide_histories()
+    task = Walker(service, second).ready("verify_incidents")[0]
+    body = page(client_for(app, "coordinator@demo.test").get(f"/tasks/{task.id}"))
+    linked = body.cssselect("#linked-cases + table")[0].text_content()
+    assert first in linked

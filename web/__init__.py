@@ -11,6 +11,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from sqlalchemy import text
 
 from engine.config import Settings, default_instance_dir
+from engine.documents import FILES_PER_REQUEST, request_limit
 from engine.service import CaseReview
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=30),
         WTF_CSRF_TIME_LIMIT=None,  # the session's own expiry bounds the token
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=request_limit(service.settings),  # a form's worth of the largest uploads
     )
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     from . import consent, track
     from . import reports
     from . import audit_viewer, subject_access
+    from . import documents
+    from . import studio
 
     auth.init_app(app)
     csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -78,6 +81,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(reports.blueprint)
     app.register_blueprint(audit_viewer.blueprint)
     app.register_blueprint(subject_access.blueprint)
+    app.register_blueprint(documents.blueprint)
+    app.register_blueprint(studio.blueprint)
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):
@@ -101,6 +106,12 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     for status, title in ((403, "You cannot see this page"), (404, "Page not found"),
                           (409, "This has changed"), (429, "Too many attempts")):
         app.register_error_handler(status, _error_page(status, title))
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return render_template("error.html", title="The files you selected are too big", description=(
+            f"Nothing was saved. Each file must be smaller than {service.settings.upload_max_mb}MB, and a form can "
+            f"send up to {FILES_PER_REQUEST} files that size at once. Go back and add fewer files at a time.")), 413
 
     @app.after_request
     def security_headers(response):

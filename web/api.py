@@ -5,8 +5,10 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine import audit, policy
+from engine.documents import DOCX, add_document, max_bytes
 from engine.errors import CaseReviewError, InvalidData, NotAllowed, NotFound, TaskNotReady
 from engine.models import Case, HumanTask
 from engine.queries import case_view, ready_tasks, task_view
@@ -56,6 +58,11 @@ def domain_error(error: CaseReviewError):
         return problem(422, error.message, errors=error.errors)
     status = {NotAllowed: 403, TaskNotReady: 409, NotFound: 404}.get(type(error), 409)
     return problem(status, error.message)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def too_large(_error):
+    return problem(413, f"the request is too large: a file must be smaller than {_service().settings.upload_max_mb}MB")
 
 
 @blueprint.post("/applications")
@@ -121,6 +128,32 @@ def get_case(reference: str):
     return jsonify(view)
 
 
+@blueprint.post("/cases/<reference>/documents")
+@token_required
+def upload_document(reference: str):
+    """One file (multipart field `file`) added to the case, for use in a task form's file field."""
+    service = _service()
+    with service.sessions() as db:
+        case = db.scalar(select(Case).where(Case.reference == reference))
+        if case is None or not policy.may_view_case(g.api_user, case):
+            raise NotFound(f"there is no case {reference} you can see")
+        ready = db.scalars(select(HumanTask).where(HumanTask.case_id == case.id)).all()
+        if not policy.may_add_documents(g.api_user.actor, ready):
+            raise NotAllowed(f"documents are added by whoever may complete one of the ready tasks of {reference}")
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidData([{"field": "file", "message": "Select a file"}], "No file was sent")
+    limit = max_bytes(service.settings)
+    with service.transaction() as db:
+        case = db.get(Case, case.id)
+        document = add_document(db, case, upload.filename, upload.read(limit + 1), uploaded_by=g.api_user.email,
+                                agency=g.api_user.agency if g.api_user.role == "partner" else None,
+                                now=service.now(), limit=limit)
+        created = {"id": document.id, "filename": document.filename, "content_type": document.content_type,
+                   "size": document.size}
+    return jsonify(created), 201
+
+
 @blueprint.get("/openapi.json")
 def openapi():
     return jsonify(OPENAPI)
@@ -143,7 +176,7 @@ def _responses(ok: dict, *codes: int) -> dict:
     described = {
         401: ("No or bad bearer token", _error), 403: ("Not allowed for this user", _error),
         404: ("Not found or not visible to this user", _error), 409: ("No longer ready", _error),
-        422: ("Data does not match the form", _field_errors),
+        413: ("The request is too large", _error), 422: ("Data does not match the form", _field_errors),
     }
     out = {str(k): v for k, v in ok.items()}
     for code in codes:
@@ -192,5 +225,20 @@ OPENAPI = {
                 "properties": {"reference": {"type": "string"}, "status": {"enum": ["open", "closed", "withdrawn"]},
                                "stage": {"type": "string"}, "threshold": {"type": ["object", "null"]},
                                "actions": {"type": "array"}, "history": {"type": "array"}}}}}}}, 401, 404)}},
+        "/cases/{reference}/documents": {"post": {
+            "summary": "Add a document to a case", "description": (
+                "A PDF, JPG, PNG or Word .docx (decided from its bytes), by whoever may complete one of the case's "
+                "ready tasks. Put the returned id in a task form's file field (`x-ui.widget` \"file\": a string, "
+                "or an array of strings); completing the task refuses ids of other cases' documents."),
+            "operationId": "uploadDocument",
+            "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}},
+            "responses": _responses({201: {"description": "Stored", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["id", "filename", "content_type", "size"],
+                "properties": {"id": {"type": "string", "format": "uuid"}, "filename": {"type": "string"},
+                               "content_type": {"enum": ["application/pdf", "image/jpeg", "image/png", DOCX]},
+                               "size": {"type": "integer"}}}}}}}, 401, 403, 404, 413, 422)}},
     },
 }

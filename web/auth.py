@@ -59,6 +59,7 @@ class SignedInUser(UserMixin):
 def init_app(app) -> None:
     login_manager.init_app(app)
     app.extensions["sign_in_attempts"] = defaultdict(deque)
+    app.jinja_env.globals["home_page"] = home_page
 
 
 @login_manager.user_loader
@@ -118,10 +119,18 @@ def _too_many_attempts(address: str) -> bool:
     return len(window) > ATTEMPTS_PER_ADDRESS
 
 
-def _safe_next(target: str | None) -> str:
+# Where each role starts after signing in (and the home page's button).
+HOME_PAGES = {"owner": "studio.home", "admin": "admin.index"}
+
+
+def home_page(user) -> str:
+    return url_for(HOME_PAGES.get(user.role, "tasks.inbox"))
+
+
+def _safe_next(target: str | None, user) -> str:
     if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("tasks.inbox")
+    return home_page(user)
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -162,7 +171,7 @@ def _complete_sign_in(user: SignedInUser, next_url: str | None):
     session.clear()
     session.permanent = True
     login_user(user)
-    return redirect(_safe_next(next_url))
+    return redirect(_safe_next(next_url, user))
 
 
 @blueprint.route("/sign-in/code", methods=["GET", "POST"])

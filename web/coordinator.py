@@ -35,6 +35,21 @@ def _render_application(schema, values, errors, status=200):
                            error_items=error_summary(errors, schema, choices=choices) if errors else None), status
 
 
+PREFERRED_DETAIL = {"email": ("email", "email address"), "phone": ("phone", "phone number"),
+                    "post": ("address", "postal address")}
+
+
+def _preferred_detail_errors(data: dict, errors: list[dict]) -> list[dict]:
+    """A contact detail missing because it is the applicant's preferred way says so, rather than
+    the general "enter an email address, a phone number or a postal address"."""
+    applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
+    detail, words = PREFERRED_DETAIL.get(applicant.get("preferred_contact"), (None, None))
+    message = f"Enter the applicant’s {words}: it is their preferred way to be contacted"
+    return [{**error, "message": message}
+            if detail and error.get("field") == f"applicant/{detail}" and error.get("message") == "is required"
+            else error for error in errors]
+
+
 @blueprint.route("/cases/new", methods=["GET", "POST"])
 @roles_required("coordinator")
 def record_application():
@@ -47,7 +62,7 @@ def record_application():
     try:
         result = _service().apply(data, current_user.actor)
     except InvalidData as error:
-        return _render_application(schema, data, error.errors, 422)
+        return _render_application(schema, data, _preferred_detail_errors(data, error.errors), 422)
     flash(f"Application recorded as {result['reference']}. The acknowledgement letter is on its way.")
     return redirect(url_for("cases.case_page", reference=result["reference"]))
 

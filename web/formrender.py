@@ -7,8 +7,12 @@ messages and an error summary.
 
 Public API
 ----------
-``render_fields(schema, values=None, errors=None, *, choices=None) -> Markup``
+``render_fields(schema, values=None, errors=None, *, choices=None, files=None) -> Markup``
     Every top-level field (``x-ui.order`` first, then the other properties), recursively.
+    A field with ``x-ui.widget`` "file" (a string, or an array of strings: document ids) is a
+    GOV.UK file upload named by the field id, with the files already added listed under it, each
+    kept by a hidden input holding its id and removable with a form action; ``files``
+    (``FileUploads``) gives their names and the upload rules shown in the hint.
 ``parse_submission(schema, form) -> (data, form_action)``
     ``form_action`` is ``"add:<list id>"`` / ``"remove:<list id>:<index>"`` when the user pressed
     an add/remove button; the caller then re-renders with ``apply_form_action`` instead of
@@ -36,6 +40,7 @@ from markupsafe import Markup
 
 __all__ = [
     "ACTION_FIELD",
+    "FileUploads",
     "apply_form_action",
     "error_summary",
     "friendly_message",
@@ -287,6 +292,8 @@ def _options(schema: dict, labels: dict, given: list | None) -> list[tuple[str, 
 
 def _kind(schema: dict, widget: str | None, options: list | None, item_options: list | None) -> str:
     kind = _type(schema)
+    if widget == "file" and kind in ("string", "array"):
+        return "file"
     if kind == "object":
         return "object"
     if kind == "array":
@@ -334,7 +341,7 @@ def _make_field(parent: dict, name: str, path: tuple, choices: dict | None) -> _
     else:
         options = _options(schema, labels, given)
     kind = _kind(schema, widget, options, item_options)
-    noun = None
+    noun = "file" if kind == "file" else None
     if kind in ("list", "strings"):
         noun = (
             own_ui.get("item_label")
@@ -400,8 +407,8 @@ def _locate(schema: dict, field_path: str, choices: dict | None = None) -> tuple
                 return None, context
             current = _make_item(current, int(part), choices)
             context.append(current.title)
-        elif current.kind == "checkboxes":
-            break  # an item of a checkbox list: the checkboxes are the field
+        elif current.kind in ("checkboxes", "file"):
+            break  # an item of a checkbox list or of the files added: the whole is the field
         else:
             return None, context
     return current, context
@@ -562,6 +569,8 @@ def _message(field: _Field, raw: str) -> str:
     choice = field.kind in ("radios", "select", "boolean", "checkboxes")
     schema = field.schema
 
+    if keyword == "required" and field.kind == "file":
+        return "Select a file"
     if keyword == "required":
         alternatives = _alternatives(field.parent, field.key) if field.parent is not None and not field.required else []
         if len(alternatives) > 1:
@@ -629,6 +638,8 @@ def _message(field: _Field, raw: str) -> str:
         return f"{subject} must be {length} characters or fewer" if length else f"{subject} is too long"
     if keyword == "minItems":
         count = _bound(field, "minItems", max) or 1
+        if field.kind == "file":
+            return "Select a file" if count == 1 else f"Select at least {count} files"
         if field.kind == "checkboxes":
             plain = _noun_phrase(field.title) and not field.title.endswith("?")
             what = _lower_first(field.title) if plain else "options"
@@ -819,13 +830,24 @@ def _environment() -> Environment:
     return _standalone_env
 
 
+@dataclass
+class FileUploads:
+    """What file fields show: the names of the documents already added (by id) and the rules."""
+
+    uploaded: dict[str, str] = dc_field(default_factory=dict)
+    rules: str | None = None  # added to the field's hint, e.g. "Files must be PDF, … each smaller than 10MB."
+    accept: str | None = None  # the file picker's filter (the server checks the bytes anyway)
+
+
 class _Renderer:
-    def __init__(self, errors: list[dict] | None, choices: dict | None, fresh: bool):
+    def __init__(self, errors: list[dict] | None, choices: dict | None, fresh: bool,
+                 files: FileUploads | None = None):
         self.errors: dict[str, list[str]] = {}
         for error in errors or []:
             self.errors.setdefault(str(error.get("field", "")), []).append(str(error.get("message", "")))
         self.choices = choices
         self.fresh = fresh
+        self.files = files or FileUploads()
         self.has_lists = False
 
     # -- helpers --------------------------------------------------------------------------
@@ -993,6 +1015,8 @@ class _Renderer:
             return self.group(field, label, error, hint, children, [], "s" if kind == "item" else "m")
         if kind in ("list", "strings"):
             return self.list_node(field, value, label, error, hint)
+        if kind == "file":
+            return self.file_node(field, value, label, error, hint)
         raise ValueError(f"cannot render field {field.id!r} of kind {kind!r}")  # pragma: no cover
 
     def group(self, field, label, error, hint, children, buttons, size) -> dict:
@@ -1054,6 +1078,31 @@ class _Renderer:
             })
         return self.group(field, label, error, hint, children, buttons, "m")
 
+    def file_node(self, field: _Field, value, label, error, hint) -> dict:
+        ids = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v]
+        uploaded = []
+        for index, document_id in enumerate(ids):
+            name = self.files.uploaded.get(document_id) or f"File {index + 1}"
+            uploaded.append({"id": document_id, "name": name, "remove": {
+                "html": Markup('Remove<span class="govuk-visually-hidden"> {}</span>').format(name),
+                "name": ACTION_FIELD,
+                "value": f"remove:{field.id}:{index}",
+                "classes": "govuk-button--secondary govuk-!-margin-bottom-0 govuk-!-margin-left-2",
+            }})
+        self.has_lists = self.has_lists or bool(uploaded)  # Enter must not press a Remove button
+        rules = " ".join(text for text in ((hint or {}).get("text"), self.files.rules) if text)
+        params = {
+            "id": field.id,
+            "name": field.id,
+            "label": {"text": label, "classes": "govuk-label--s"},
+            "hint": {"text": rules} if rules else None,
+            "errorMessage": error,
+            "multiple": _type(field.schema) == "array",
+        }
+        if self.files.accept:
+            params["attributes"] = {"accept": self.files.accept}
+        return {"kind": "file", "params": params, "uploaded": uploaded}
+
 
 def _display(value) -> str:
     if value is None or value is _MISSING:
@@ -1085,6 +1134,7 @@ def render_fields(
     errors: list[dict] | None = None,
     *,
     choices: dict[str, list[tuple[str, str]]] | None = None,
+    files: FileUploads | None = None,
 ) -> Markup:
     """The HTML of every field of ``schema``, filled from ``values``, with ``errors`` inline.
 
@@ -1097,7 +1147,7 @@ def render_fields(
     (``"agency"``), tried in that order. A string field with widget "select" and no choices is
     shown as a text input.
     """
-    renderer = _Renderer(errors, choices, fresh=values is None)
+    renderer = _Renderer(errors, choices, fresh=values is None, files=files)
     nodes = renderer.object_children(schema, (), values or {})
     template = _environment().get_template(TEMPLATE)
     return Markup(template.render(nodes=nodes, default_button=renderer.has_lists))
@@ -1183,7 +1233,8 @@ class _Parser:
                 return data
             return _MISSING
         if kind == "array":
-            return self.array(field)
+            values = self.array(field)
+            return _MISSING if field.kind == "file" and not values else values  # no documents: no answer
         if field.kind == "date":
             parts = [_clean(str(self.form.get(f"{field.id}-{p}", ""))) for p in _DATE_PARTS]
             return _parse_date(*parts)
@@ -1235,8 +1286,9 @@ def parse_submission(schema: dict, form) -> tuple[dict, str | None]:
 
     Strings are trimmed and empty ones left out; numbers that do not parse and impossible or
     incomplete dates are kept as typed so validation reports them and the page re-shows them.
-    Lists are always present (``[]`` when empty); entirely empty list items are dropped,
-    except that a list with minItems >= 1 keeps one so its fields get their own errors.
+    Lists are always present (``[]`` when empty; a file field without files is left out); entirely
+    empty list items are dropped, except that a list with minItems >= 1 keeps one so its fields get
+    their own errors.
     When the user pressed an add/remove button, ``form_action`` is its value and every item,
     empty or not, is kept in page order so that the indices in the action still match.
     """
@@ -1262,7 +1314,8 @@ def _find_list(schema: dict, data: dict, target: str):
             return None
         sub = props[name] if isinstance(props[name], dict) else {}
         if rest == name:
-            return (sub, container, name) if _type(sub) == "array" else None
+            single_file = (_ui(sub).get("widget") or (_ui(obj_schema).get("widgets") or {}).get(name)) == "file"
+            return (sub, container, name) if _type(sub) == "array" or single_file else None
         rest = rest[len(name) + 1:]
         if _type(sub) == "object":
             if not isinstance(container.get(name), dict):
@@ -1300,6 +1353,10 @@ def apply_form_action(schema: dict, data: dict | None, form_action: str) -> dict
     if found is None:
         return result
     array_schema, container, key = found
+    if _type(array_schema) != "array":  # a single file field: removing its file clears it
+        if verb == "remove" and index == 0:
+            container.pop(key, None)
+        return result
     items = container.get(key)
     if not isinstance(items, list):
         items = container[key] = []

@@ -1,6 +1,8 @@
 """The inbox and task pages: each person sees and completes only the tasks they may do."""
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -8,10 +10,14 @@ from sqlalchemy import select
 from engine import policy
 from engine.errors import InvalidData, NotAllowed, TaskNotReady
 from engine.models import Agency, Case, HumanTask
+from engine.linked import linked_cases
 from engine.queries import inbox as inbox_query
+from engine.queries import task_context
 from engine.versions import compiled
 
 from .auth import roles_required
+from .cases import STAGE_WORDS
+from .documents import FormFiles, staff_uploader, with_form_errors
 from .formrender import apply_form_action, error_summary, parse_submission, render_fields
 
 blueprint = Blueprint("tasks", __name__)
@@ -61,11 +67,20 @@ def _choices(db) -> dict[str, list[tuple[str, str]]]:
     return {"agency": agencies, "panel_agencies": agencies}
 
 
-def _render(task, case, schema, values, errors, choices, status=200):
-    fields = render_fields(schema, values, errors, choices=choices)
+def _render(task, case, schema, values, errors, choices, status=200, *, beside=None):
+    files = FormFiles(schema, case.id, staff_uploader(current_user))
+    fields = render_fields(schema, values, errors, choices=choices, files=files.shown(values))
     return render_template("task.html", title=task.title, task=task, case=case, schema=schema, fields=fields,
                            error_items=error_summary(errors, schema, choices=choices) if errors else None,
-                           personal=policy.sees_personal_details(current_user)), status
+                           personal=policy.sees_personal_details(current_user), multipart=files.multipart,
+                           **(beside or {})), status
+
+
+def _beside_the_form(db, task, case, schema) -> dict:
+    """What the page shows next to the form: the case data the form names (x-ui.context) and, for
+    coordinators, earlier cases linked to this one."""
+    return {"context": task_context(db, task, schema), "stage_words": STAGE_WORDS,
+            "linked": linked_cases(db, case) if current_user.role == "coordinator" else None}
 
 
 @blueprint.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -76,16 +91,22 @@ def task_page(task_id: str):
         task, case = _load_task(db, task_id)
         schema = compiled(db, case.process_version_id).forms[task.form]
         choices = _choices(db)
+        beside = _beside_the_form(db, task, case, schema)
         db.expunge_all()
+    render = functools.partial(_render, beside=beside)
     if request.method == "GET":
-        return _render(task, case, schema, None, [], choices)  # None: a new form shows the schema's defaults
+        return render(task, case, schema, None, [], choices)  # None: a new form shows the schema's defaults
     data, form_action = parse_submission(schema, request.form)
+    upload_errors = FormFiles(schema, case.id, staff_uploader(current_user)).receive(data)  # stored before completing
     if form_action:
-        return _render(task, case, schema, apply_form_action(schema, data, form_action), [], choices)
+        return render(task, case, schema, apply_form_action(schema, data, form_action), upload_errors, choices,
+                       422 if upload_errors else 200)
+    if upload_errors:
+        return render(task, case, schema, data, with_form_errors(schema, data, upload_errors), choices, 422)
     try:
         service.complete(task_id, current_user.actor, data)
     except InvalidData as error:
-        return _render(task, case, schema, data, error.errors, choices, 422)
+        return render(task, case, schema, data, error.errors, choices, 422)
     except TaskNotReady:
         return render_template("error.html", title="This task has already been completed",
                                description="Someone else completed this task a moment ago. Nothing you entered "

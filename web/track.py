@@ -28,6 +28,7 @@ from engine.service import APPLICANT
 from engine.versions import compiled
 
 from .apply import _too_many_submissions
+from .documents import APPLICANT_UPLOADER, FormFiles, with_form_errors
 from .formrender import apply_form_action, error_summary, parse_submission, render_fields
 
 blueprint = Blueprint("track", __name__, url_prefix="/track")
@@ -265,9 +266,12 @@ def _task_for(db, case: Case, task_id: str) -> HumanTask:
 
 
 def _render_task(token, task, schema, values, errors, status=200):
+    files = FormFiles(schema, task.case_id, APPLICANT_UPLOADER)  # only the applicant's own files are named
+    fields = render_fields(schema, values, errors, files=files.shown(values))
     return render_template("track/task.html", title=task.title, token=token, task=task, schema=schema,
-                           due=long_date(task.due), fields=render_fields(schema, values, errors),
-                           error_items=error_summary(errors, schema) if errors else None), status
+                           due=long_date(task.due), fields=fields,
+                           error_items=error_summary(errors, schema) if errors else None,
+                           multipart=files.multipart), status
 
 
 @blueprint.route("/<token>/tasks/<task_id>", methods=["GET", "POST"])
@@ -281,8 +285,12 @@ def task_page(token: str, task_id: str):
     if request.method == "GET":
         return _render_task(token, task, schema, None, [])
     data, form_action = parse_submission(schema, request.form)
+    upload_errors = FormFiles(schema, task.case_id, APPLICANT_UPLOADER).receive(data)  # stored before completing
     if form_action:
-        return _render_task(token, task, schema, apply_form_action(schema, data, form_action), [])
+        return _render_task(token, task, schema, apply_form_action(schema, data, form_action), upload_errors,
+                            422 if upload_errors else 200)
+    if upload_errors:
+        return _render_task(token, task, schema, data, with_form_errors(schema, data, upload_errors), 422)
     try:
         service.complete(task_id, APPLICANT, data)  # audited there, actor "applicant"
     except InvalidData as error:

@@ -37,20 +37,26 @@ class ProcessDraft(Base):
 
 
 def start_draft(service, from_version: int | None = None, *, by: str, bundle: str = versions.BUNDLE,
-                note: str = "") -> ProcessDraft:
-    """A new draft holding the files of version `from_version` (a number; the latest if None)."""
+                note: str = "", files: dict[str, str] | None = None) -> ProcessDraft:
+    """A new draft holding the files of version `from_version` (a number; the latest if None),
+    or `files` (an imported bundle, in one step) compared against that version."""
+    if files is not None:
+        check_files(files)
     with service.transaction() as db:
         source = get_version(db, from_version, bundle) if from_version is not None \
             else versions.latest_version(db, bundle)
         if source is None:
             raise NotFound(f"nothing of {bundle} has been published yet")
         now = service.now()
-        draft = ProcessDraft(bundle=bundle, files=dict(source.files), based_on_version=source.number, note=note,
+        draft = ProcessDraft(bundle=bundle, files=dict(files if files is not None else source.files),
+                             based_on_version=source.number, note=note,
                              created_by=by, created_at=now, updated_by=by, updated_at=now, lock_version=0)
         db.add(draft)
         db.flush()
-        audit.record(db, at=now, actor=by, event="draft_started",
-                     detail={"draft": draft.id, "bundle": bundle, "from_version": source.number})
+        detail = {"draft": draft.id, "bundle": bundle, "from_version": source.number}
+        if files is not None:
+            detail.update(imported=True, files=len(files), sha256=versions.bundle_sha256(files))
+        audit.record(db, at=now, actor=by, event="draft_started", detail=detail)
         db.expunge(draft)
         return draft
 
@@ -72,7 +78,8 @@ def list_drafts(db: Session, bundle: str = versions.BUNDLE, *, open_only: bool =
 def save_file(service, draft_id: int, name: str, text: str, *, by: str,
               lock_version: int | None = None) -> ProcessDraft:
     """Add or replace one file of the draft."""
-    return _change(service, draft_id, by, lock_version, lambda files: {**files, name: text})
+    return _change(service, draft_id, by, lock_version, lambda files: {**files, name: text},
+                   event="draft_file_saved", file=name)
 
 
 def delete_file(service, draft_id: int, name: str, *, by: str, lock_version: int | None = None) -> ProcessDraft:
@@ -80,20 +87,25 @@ def delete_file(service, draft_id: int, name: str, *, by: str, lock_version: int
         if name not in files:
             raise NotFound(f"draft {draft_id} has no file {name}")
         return {k: v for k, v in files.items() if k != name}
-    return _change(service, draft_id, by, lock_version, without)
+    return _change(service, draft_id, by, lock_version, without, event="draft_file_deleted", file=name)
 
 
-def _change(service, draft_id: int, by: str, lock_version: int | None, edit) -> ProcessDraft:
+def _change(service, draft_id: int, by: str, lock_version: int | None, edit, *, event: str,
+            file: str) -> ProcessDraft:
     with service.transaction() as db:
         draft = _open_draft(db, draft_id, lock_version)
         files = edit(dict(draft.files))
         check_files(files)
+        seen_lock, bundle = draft.lock_version, draft.bundle
         bumped = db.execute(update(ProcessDraft)
-                            .where(ProcessDraft.id == draft_id, ProcessDraft.lock_version == draft.lock_version)
+                            .where(ProcessDraft.id == draft_id, ProcessDraft.lock_version == seen_lock)
                             .values(files=files, updated_by=by, updated_at=service.now(),
-                                    lock_version=draft.lock_version + 1))
+                                    lock_version=seen_lock + 1))
         if bumped.rowcount != 1:
             raise Conflict(f"draft {draft_id} was changed by someone else; reload it and try again")
+        # Every edit is on the record, as publishing is: who changed which file of which draft.
+        audit.record(db, at=service.now(), actor=by, event=event,
+                     detail={"draft": draft_id, "bundle": bundle, "file": file, "lock_version": seen_lock + 1})
         draft = get_draft(db, draft_id)
         db.expunge(draft)
         return draft

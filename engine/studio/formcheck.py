@@ -11,10 +11,10 @@ from jsonschema.exceptions import SchemaError
 from .problems import Problem
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-WIDGETS = frozenset({"text", "textarea", "date", "email", "select", "radios", "checkboxes", "add-another"})
+WIDGETS = frozenset({"text", "textarea", "date", "email", "select", "radios", "checkboxes", "add-another", "file"})
 # x-ui keys holding {property name: ...} on an object schema.
 KEYED_HINTS = ("widgets", "labels", "item_labels", "messages")
-KNOWN_HINTS = frozenset({"order", "widget", "item_label", *KEYED_HINTS})
+KNOWN_HINTS = frozenset({"order", "widget", "item_label", "context", *KEYED_HINTS})
 
 
 def load_form(file: str, text: str) -> tuple[dict | None, list[Problem]]:
@@ -65,6 +65,10 @@ def _hints(schema: dict, path: str) -> Iterator[tuple[str, str]]:
     for key in ui:
         if key not in KNOWN_HINTS:
             yield path, f"x-ui.{key} is not a hint the form renderer reads ({', '.join(sorted(KNOWN_HINTS))})"
+    context = ui.get("context", [])
+    if not (isinstance(context, list) and all(isinstance(item, dict) and isinstance(item.get("key"), str)
+                                              and isinstance(item.get("title"), str) for item in context)):
+        yield path, 'x-ui.context must be a list of {"key": case data name, "title": heading} shown beside the form'
     properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     order = ui.get("order", [])
     if not isinstance(order, list):
