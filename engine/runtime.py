@@ -272,8 +272,10 @@ class CaseRun:
     def _recipient(self, to: str, data: dict) -> tuple[str, str]:
         applicant = data.get("applicant") or {}
         if to in ("applicant", "victim"):
-            address = applicant.get("email") or self.case.applicant_email
-            return to, address or f"post:{applicant.get('address') or 'address not given'}"
+            by_post = f"post:{applicant.get('address') or 'address not given'}"
+            if applicant.get("preferred_contact") == "post" and applicant.get("address"):
+                return to, by_post  # they asked for letters on paper
+            return to, applicant.get("email") or self.case.applicant_email or by_post
         if to == "coordinator":
             return "coordinator", self.coordinator_email
         agency = self.db.scalar(select(Agency).where(Agency.code == to))

@@ -63,3 +63,36 @@ def test_anonymous_visitors_are_sent_to_sign_in(world):
     for route in ("/tasks", f"/cases/{reference}", f"/tasks/{task_id}", "/cases/new", "/admin/"):
         response = client.get(route)
         assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+# Later areas: the applicant's acknowledgement letter as PDF, reports, the audit trail, subject
+# access and the process studio.
+LATER = {
+    #              letter statutory dashboard audit  sar  studio
+    "coordinator": (200, 200, 200, 403, 403, 403),
+    "police":      (403, 403, 403, 403, 403, 403),
+    "council":     (403, 403, 403, 403, 403, 403),
+    "housing":     (404, 403, 403, 403, 403, 403),
+    "fire":        (404, 403, 403, 403, 403, 403),
+    "chair":       (200, 403, 403, 403, 403, 403),
+    "reviewer":    (200, 403, 403, 403, 403, 403),
+    "owner":       (403, 403, 403, 403, 403, 200),
+    "admin":       (403, 200, 403, 200, 200, 403),
+}
+
+
+@pytest.mark.parametrize("account", ACCOUNTS)
+def test_later_routes_by_role_and_agency(world, service, account):
+    from sqlalchemy import select
+
+    from engine.models import OutboxMessage
+
+    app, reference, _task_id = world
+    with service.sessions() as db:
+        letter = db.scalar(select(OutboxMessage.id).where(OutboxMessage.template == "acknowledgement"))
+    client = app.test_client()
+    sign_in(client, f"{account}@demo.test")
+    routes = [f"/cases/{reference}/letters/{letter}.pdf", "/reports/statutory", "/reports/dashboard",
+              "/admin/audit", "/admin/subject-access", "/studio/"]
+    got = tuple(client.get(route).status_code for route in routes)
+    assert got == LATER[account], dict(zip(routes, got))

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, InvalidData, NotAllowed, TaskNotReady
-from engine.models import AuditEvent, HumanTask, OutboxMessage, Timer
+from engine.models import AuditEvent, Case, HumanTask, OutboxMessage, Timer
 from engine.queries import case_view, ready_tasks
 from engine.scenarios import Walker, application
 from engine.workdays import add_working_days
@@ -318,3 +318,14 @@ def test_update_on_an_overdue_action_does_not_chase_again_at_once(service, clock
     advance(service, clock, add_working_days(due, 8))  # five working days without news
     assert letters(service, reference).count("action_overdue") == overdue_letters + 1
     assert len(walker.ready("chase_action")) == 1
+
+
+def test_letters_go_by_post_to_an_applicant_who_asked_for_post(service):
+    by_post = application(TODAY, preferred_contact="post")
+    by_email = application(TODAY, name="Robin Shaw")
+    references = [service.apply(data)["reference"] for data in (by_post, by_email)]
+    with service.sessions() as db:
+        recipients = [db.scalar(select(OutboxMessage.recipient).join(Case, Case.id == OutboxMessage.case_id)
+                                .where(Case.reference == reference, OutboxMessage.template == "acknowledgement"))
+                      for reference in references]
+    assert recipients == [f"post:{by_post['applicant']['address']}", by_email["applicant"]["email"]]
