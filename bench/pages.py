@@ -844,13 +844,9 @@ def human(result: dict[str, Any]) -> str:
     lines = [f"{shape['case_review']:,} cases, {shape['human_task']:,} human_task rows, "
              f"{shape['audit_event']:,} audit rows; load {result['load']['seconds']} s; "
              f"{result['requests_per_variant']} requests per variant; target p95 < {TARGET_P95_MS:.0f} ms"]
-    sets = [("", result["pages"])]
-    for label, pages in sets:
-        if label:
-            lines.append(label)
-        for p in pages:
-            lines.append(f"  {p['page']:5} {p['user']:11} {p['variant']:32} "
-                         f"p50 {p['p50_ms']:7.1f}  p95 {p['p95_ms']:7.1f} ms")
+    for p in result["pages"]:
+        lines.append(f"  {p['page']:5} {p['user']:11} {p['variant']:32} "
+                     f"p50 {p['p50_ms']:7.1f}  p95 {p['p95_ms']:7.1f} ms")
     return "\n".join(lines)
 
 

@@ -63,3 +63,30 @@ def service(settings, clock):
     seed_accounts(service)
     yield service
     service.engine.dispose()
+
+
+# ----- browser tests (Debian's chromium driven by Playwright; see browser_support.py) -----------
+
+@pytest.fixture(scope="session")
+def browser():
+    from .browser_support import launch_chromium, missing_tools
+
+    reason = missing_tools()
+    if reason:
+        pytest.fail(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(browser, tmp_path):
+    """The app served on a local port, with demo accounts, a fixed clock at START and axe-core."""
+    from .browser_support import Site
+
+    site = Site(browser, tmp_path, START)
+    yield site
+    site.close()

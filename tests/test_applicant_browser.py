@@ -21,7 +21,7 @@ from engine.queries import case_view
 from engine.scenarios import Walker, application
 from engine.worker import run_pass
 
-from .browser_support import Site, Visitor, launch_chromium, missing_tools
+from .browser_support import Site, Visitor
 from .conftest import START
 
 pytestmark = pytest.mark.browser
@@ -29,26 +29,6 @@ TODAY = START.date()
 PHONE = {"width": 375, "height": 740}
 CONTINUE = "button[name='form-action'][value='']"
 PRIVATE_LINK = re.compile(r"https?://[^/\s]+(/(?:track|consent)/[A-Za-z0-9_-]+)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = missing_tools()
-    if reason:
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def site(browser, tmp_path):
-    site = Site(browser, tmp_path, START)
-    yield site
-    site.close()
 
 
 def on_a_phone(site: Site, who: str) -> Visitor:

@@ -17,31 +17,11 @@ from engine.scenarios import Walker, application
 from engine.service import APPLICANT
 from engine.workdays import add_working_days
 
-from .browser_support import PASSWORD, Site, Visitor, launch_chromium, missing_tools
+from .browser_support import PASSWORD, Site, Visitor
 from .conftest import START
 
 pytestmark = pytest.mark.browser
 TODAY = START.date()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = missing_tools()
-    if reason:
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def site(browser, tmp_path):
-    site = Site(browser, tmp_path, START)
-    yield site
-    site.close()
 
 
 def stage_of(site: Site, reference: str) -> str:

@@ -546,30 +546,22 @@ def test_reports_index_lists_what_each_role_may_see(app):
 
 
 @pytest.mark.browser
-def test_report_pages_in_a_browser_draw_charts_under_the_csp_and_meet_wcag(year):
+def test_report_pages_in_a_browser_draw_charts_under_the_csp_and_meet_wcag(year, browser):
     """Chart.js draws from the data-* attributes with the CSP on; every report page passes axe."""
-    from .browser_support import Findings, LiveServer, Visitor, launch_chromium, missing_tools
-
-    reason = missing_tools()
-    if reason:
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
+    from .browser_support import Findings, LiveServer, Visitor
 
     findings, server = Findings(), LiveServer(year.service).start()
     try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            coordinator = Visitor(browser, server.url, findings).sign_in("coordinator@demo.test")
-            coordinator.open("/reports/dashboard?from=2025-04-01&to=2026-03-31")
-            page = coordinator.page
-            page.wait_for_selector("[data-chart][data-ready=true]", state="attached")
-            assert page.locator("[data-chart][data-ready=true] canvas[role=img]").count() == 4
-            assert page.locator("[data-chart][hidden]").count() == 0
-            for path in ("/reports", "/reports/statutory", "/reports/statutory/reviews_carried_out",
-                         "/reports/process?from=2025-04-01&to=2026-03-31", "/reports/statutory?from=2026-04-01&to=x"):
-                coordinator.open(path)
-            coordinator.close()
-            browser.close()
+        coordinator = Visitor(browser, server.url, findings).sign_in("coordinator@demo.test")
+        coordinator.open("/reports/dashboard?from=2025-04-01&to=2026-03-31")
+        page = coordinator.page
+        page.wait_for_selector("[data-chart][data-ready=true]", state="attached")
+        assert page.locator("[data-chart][data-ready=true] canvas[role=img]").count() == 4
+        assert page.locator("[data-chart][hidden]").count() == 0
+        for path in ("/reports", "/reports/statutory", "/reports/statutory/reviews_carried_out",
+                     "/reports/process?from=2025-04-01&to=2026-03-31", "/reports/statutory?from=2026-04-01&to=x"):
+            coordinator.open(path)
+        coordinator.close()
     finally:
         server.stop()
     findings.assert_clean()

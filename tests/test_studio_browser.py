@@ -14,27 +14,12 @@ from engine.models import Case, Timer
 from engine.scenarios import application
 from engine.workdays import add_working_days
 
-from .browser_support import PASSWORD, Site, launch_chromium, missing_tools
+from .browser_support import PASSWORD, Site
 from .conftest import START
 
 pytestmark = pytest.mark.browser
 TODAY = START.date()
 NEW_LABEL = "What your agency has already done"
-
-
-@pytest.fixture
-def site(tmp_path):
-    reason = missing_tools()
-    if reason:
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        site = Site(browser, tmp_path, START)
-        yield site
-        site.close()
-        browser.close()
 
 
 def reminder_due(site: Site, reference: str) -> datetime:
