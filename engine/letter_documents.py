@@ -67,7 +67,15 @@ def letter_content(db: Session, message: OutboxMessage) -> LetterContent:
     case = db.get(Case, message.case_id) if message.case_id else None
     return LetterContent(reference=case.reference if case else None, letter_date=message.created_at.date(),
                          recipient_lines=recipient_lines(db, message, case), subject=message.subject,
-                         body=message.body)
+                         body=message.body, large_print=_wants_large_print(message, case))
+
+
+def _wants_large_print(message: OutboxMessage, case: Case | None) -> bool:
+    """Letters to the applicant come in large print when their application asked for it."""
+    if case is None or message.recipient_role != "applicant":
+        return False
+    needs = ((case.application or {}).get("applicant") or {}).get("communication_needs") or []
+    return "large_print" in needs
 
 
 def stored_pdf(db: Session, message_id: int) -> bytes | None:

@@ -32,6 +32,7 @@ class LetterContent:
     subject: str
     body: str
     service_name: str = SERVICE_NAME
+    large_print: bool = False  # the applicant asked for large print (application's communication needs)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,13 @@ p { margin: 0 0 3mm 0; }
 ul { margin: 0 0 3mm 0; padding-left: 6mm; }
 li { margin: 0 0 1mm 0; }
 a { color: #1d70b8; overflow-wrap: anywhere; }
+{% if letter.large_print %}
+/* Large print (RNIB's clear print guidance: at least 16 point; the address window keeps Notify's size) */
+main { font-size: 16pt; line-height: 1.5; }
+main h1 { font-size: 20pt; }
+main h2 { font-size: 18pt; }
+.contact { font-size: 13pt; }
+{% endif %}
 </style>
 </head>
 <body>

@@ -154,3 +154,26 @@ def test_applicant_downloads_their_letters_through_the_tracking_link(service):
     assert f"Case reference {reference}" in pdf_text(response.data)
     assert client.get(f"/track/{token}/letters/{agency_letter}.pdf").status_code == 404
     assert client.get(f"/track/{'x' * 43}/letters/{acknowledgement}.pdf").status_code == 404
+
+
+def body_point_size(pdf: bytes, words: str) -> float:
+    """The printed size, in points, of the first text run containing `words`."""
+    found = []
+
+    def visit(text, cm, tm, font, size):
+        if words in text and not found:
+            found.append(size * cm[0] * tm[0])
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    return round(found[0], 1)
+
+
+def test_an_applicant_who_asked_for_large_print_gets_large_print_letters(service):
+    standard = service.apply(application(START.date(), name="Robin Shaw"))["reference"]
+    large = service.apply(application(START.date(), communication_needs=["large_print"]))["reference"]
+    sizes = {}
+    messages = {reference: applicant_letters(service, reference)["acknowledgement"] for reference in (standard, large)}
+    with service.transaction() as db:
+        for reference, message in messages.items():
+            sizes[reference] = body_point_size(letter_pdf(db, message), "Thank you for applying")
+    assert sizes == {standard: 11.0, large: 16.0}
