@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")),
                                      PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})])
     app.jinja_env.globals["service_name"] = "ASB case review"
+    app.jinja_env.filters["long_date"] = long_date
     csrf.init_app(app)
 
     from . import admin, api, auth, cases, coordinator, tasks
@@ -125,6 +126,21 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
         return response
 
     return app
+
+
+def long_date(value) -> str:
+    """'26 November 2026' from a date, a datetime or an ISO string (GOV.UK date style); '–' if empty."""
+    from datetime import date, datetime
+
+    if not value:
+        return "–"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            return value
+    text = f"{value.day} {value:%B %Y}"
+    return f"{text} {value:%H:%M}" if isinstance(value, datetime) else text
 
 
 def _error_page(status: int, title: str):
