@@ -20,5 +20,5 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config()
     with engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")  # features add migrations on their own branches
+        command.upgrade(config, "heads")  # one head since 0009; "heads" keeps a new feature branch working too
         connection.commit()
