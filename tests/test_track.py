@@ -274,6 +274,7 @@ def test_the_victim_agrees_through_the_link(service, client):
     assert_controls_labelled(form)
     labels = [" ".join(l.text_content().split()) for l in page(form).cssselect("label")]
     assert "Yes, I agree" in labels and "No, I do not agree" in labels
+    assert "Anything you would like to tell us (optional)" in labels
 
     missing = client.post(path, data={"consent_notes": "Call after 6pm"})
     assert missing.status_code == 422

@@ -47,7 +47,7 @@ def in_victims_words(schema: dict) -> dict:
         ui.setdefault("messages", {})["consent"] = {
             "required": "Select yes if you agree to the case review, or no if you do not"}
     if "consent_notes" in fields:
-        fields["consent_notes"]["title"] = "Anything you would like to tell us (optional)"
+        fields["consent_notes"]["title"] = "Anything you would like to tell us"  # the renderer adds "(optional)"
         fields["consent_notes"]["description"] = "For example, the best way and time to contact you."
     schema.pop("title", None)
     schema.pop("description", None)
