@@ -53,7 +53,8 @@ def _demo_cases(service: CaseReview) -> list[str]:
     today = service.now().date()
     made = []
     # 1. Just received: partners are asked for their incident history.
-    made.append(service.apply(application(today, name="Jordan Lee", postcode="EX1 1AA"))["reference"])
+    made.append(service.apply(application(today, name="Jordan Lee", postcode="EX1 1AA",
+                                          reported_to="housing"))["reference"])
     # 2. Third party: waiting for the victim's consent.
     made.append(service.apply(application(today, third_party=True, name="Mary Jones", postcode="EX2 2BB"))["reference"])
     # 3. Histories in: the coordinator verifies them.
@@ -84,4 +85,16 @@ def _demo_cases(service: CaseReview) -> list[str]:
          "due": (today + timedelta(days=42)).isoformat()},
     ])
     made.append(ref)
+    # 6. Panel papers in (agency summaries, the victim's statement): the chair records the outcome.
+    app = application(today, name="Sam Khan", postcode="EX6 6FF")
+    ref = service.apply(app)["reference"]
+    walker = Walker(service, ref)
+    walker.provide_histories()
+    walker.verify(app["incidents"])
+    walker.confirm()
+    walker.schedule_panel(today + timedelta(days=10))
+    walker.panel_inputs()
+    made.append(ref)
+    # 7. The applicant of case 4 asks for an escalation: the reviewer decides.
+    service.escalate(made[3], "Nobody has told me when the panel will meet.")
     return made

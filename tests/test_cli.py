@@ -33,7 +33,9 @@ def test_init_is_idempotent_and_seed_prints_password(cli):
     assert json.loads(cli("init").stdout) == {"version": 1, "published": False}
     first = cli("seed-demo")
     assert "pw-for-tests" in first.stderr
-    assert len(json.loads(first.stdout)["cases_created"]) == 5
+    assert len(json.loads(first.stdout)["cases_created"]) == 6
+    for email in ("coordinator", "police", "council", "housing", "chair", "reviewer"):
+        assert json.loads(cli("tasks", "--user", f"{email}@demo.test", "--json").stdout), f"{email} has no demo task"
     again = json.loads(cli("seed-demo").stdout)
     assert again == {"users_created": 0, "cases_created": []}
 
