@@ -2,6 +2,7 @@
 migration undoes itself, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -13,6 +14,8 @@ def test_the_migrations_have_one_head():
     assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0009"]
 
 
+# SQLite's inspector cannot reflect expression indexes (lower(...)); the tables are what is compared.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_upgrade_down_to_the_first_release_and_up_again(database_url):
     engine = sa.create_engine(database_url)
     config = alembic_config()
