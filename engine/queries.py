@@ -57,8 +57,8 @@ def case_view(db: Session, reference: str) -> dict[str, Any]:
                                   .where(AuditEvent.case_id == case.id, AuditEvent.event == "case_viewed")).one()
     letters = db.scalars(select(OutboxMessage).options(load_only(
         OutboxMessage.id, OutboxMessage.template, OutboxMessage.recipient_role, OutboxMessage.subject,
-        OutboxMessage.created_at, OutboxMessage.sent_at)).where(OutboxMessage.case_id == case.id)
-        .order_by(OutboxMessage.id))
+        OutboxMessage.created_at, OutboxMessage.sent_at, OutboxMessage.failed_at, OutboxMessage.attempts,
+        OutboxMessage.last_error)).where(OutboxMessage.case_id == case.id).order_by(OutboxMessage.id))
     return {
         "reference": case.reference,
         "status": case.status,
@@ -75,7 +75,8 @@ def case_view(db: Session, reference: str) -> dict[str, Any]:
         ],
         "letters": [
             {"id": m.id, "template": m.template, "to": m.recipient_role, "subject": m.subject,
-             "created_at": m.created_at.isoformat(), "sent": m.sent_at is not None}
+             "created_at": m.created_at.isoformat(), "sent": m.sent_at is not None,
+             "failed": m.failed_at is not None, "attempts": m.attempts, "last_error": m.last_error}
             for m in letters
         ],
         "history": [

@@ -22,7 +22,7 @@ from . import audit, documents, forms, policy, schema
 from .clock import Clock, SystemClock, clock_in_use
 from .config import Settings
 from .db import is_postgres, make_engine, make_sessionmaker
-from .errors import CaseReviewError, Conflict, InvalidData, NotAllowed, NotFound, NotInitialised, TaskNotReady
+from .errors import CaseReviewError, Conflict, InvalidData, NotFound, NotInitialised, TaskNotReady
 from .applicant_links import LinkSettings
 from .models import Case, CaseAgency, HumanTask, Timer, User, WorkflowInstance
 from .runtime import CaseRun, evaluate_threshold_inputs

@@ -12,6 +12,7 @@ from engine.queries import case_view, diagram_state, search_cases
 from engine.threshold import shortfalls
 
 from .auth import roles_required
+from .documents import documents_for_page
 
 blueprint = Blueprint("cases", __name__)
 VIEWING_ROLES = ("coordinator", "partner", "chair", "reviewer")
@@ -53,6 +54,7 @@ def case_page(reference: str):
         view = case_view(db, reference)
         tasks = list(db.scalars(select(HumanTask).where(HumanTask.case_id == case.id).order_by(HumanTask.due)))
         linked = linked_cases(db, case) if current_user.role == "coordinator" else None
+        documents = documents_for_page(db, case)
         audit.record(db, at=service.now(), actor=current_user.email, event="case_viewed", case_id=case.id,
                      stage_before=case.stage, stage_after=case.stage, detail={"page": "case"})
         application = case.application or {}
@@ -64,7 +66,7 @@ def case_page(reference: str):
     tasks = [t for t in tasks if personal or t.agency == current_user.agency]
     return render_template("case.html", title=f"Case {reference}", case=view, application=application,
                            shortfalls=shortfalls(view["threshold"]) if view["threshold"] else [],
-                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS, linked=linked,
+                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS, linked=linked, documents=documents,
                            may_complete=lambda t: policy.may_complete(current_user.actor, t))
 
 

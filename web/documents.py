@@ -199,14 +199,10 @@ def download(reference: str, document_id: str):
         return attachment(document, content)
 
 
-@blueprint.app_template_global()
-def case_documents(reference: str) -> list[dict]:
+def documents_for_page(db, case: Case) -> list[dict]:
     """The case page's documents: those the signed-in user may see, oldest first."""
-    with _service().sessions() as db:
-        case = db.scalar(select(Case).where(Case.reference == reference))
-        rows = documents_of(db, case.id) if case is not None else []
     return [{
         "filename": d.filename, "type": d.type_words, "size": size_words(d.size), "uploaded_at": d.uploaded_at,
         "by": "the applicant" if d.uploaded_by == APPLICANT else d.uploaded_by,
-        "url": url_for("documents.download", reference=reference, document_id=d.id),
-    } for d in rows if policy.may_see_document(current_user, d)]
+        "url": url_for("documents.download", reference=case.reference, document_id=d.id),
+    } for d in documents_of(db, case.id) if policy.may_see_document(current_user, d)]

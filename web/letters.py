@@ -5,14 +5,13 @@ nosniff and no caching: it carries personal data. Each download is written to th
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, url_for
+from flask import Blueprint, Response, abort, current_app
 from flask_login import current_user
 from sqlalchemy import select
 
 from engine import audit, policy
 from engine.letter_documents import ensure_letter_pdf
 from engine.models import Case, OutboxMessage
-from engine.outbox import MAX_ATTEMPTS
 
 from .auth import roles_required
 
@@ -91,18 +90,3 @@ def applicant_download(token: str, message_id: int):
     response = _pdf_response(message, case.reference, pdf)
     response.headers.update({"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"})
     return response
-
-
-@blueprint.app_template_global()
-def case_letters(reference: str) -> list[dict]:
-    """The case page's letters list: each letter with its download link and, when delivery has
-    failed, why (for staff who see letters at all; the case page decides that)."""
-    with _service().sessions() as db:
-        rows = db.execute(select(OutboxMessage).join(Case, Case.id == OutboxMessage.case_id)
-                          .where(Case.reference == reference).order_by(OutboxMessage.id)).scalars().all()
-    return [{
-        "id": m.id, "subject": m.subject, "to": m.recipient_role, "created_at": m.created_at,
-        "sent": m.sent_at is not None, "failed": m.failed_at is not None, "attempts": m.attempts,
-        "max_attempts": MAX_ATTEMPTS, "last_error": m.last_error,
-        "pdf_url": url_for("letters.staff_download", reference=reference, message_id=m.id),
-    } for m in rows]
