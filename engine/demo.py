@@ -62,20 +62,9 @@ def _demo_cases(service: CaseReview) -> list[str]:
     Walker(service, ref).provide_histories()
     made.append(ref)
     # 4. Threshold met and confirmed: the panel is being arranged.
-    app = application(today, hate=True, name="Taylor Green", postcode="EX4 4DD")
-    ref = service.apply(app)["reference"]
-    walker = Walker(service, ref)
-    walker.provide_histories()
-    walker.verify(app["incidents"])
-    walker.confirm()
-    made.append(ref)
+    made.append(_decided(service, application(today, hate=True, name="Taylor Green", postcode="EX4 4DD")).reference)
     # 5. Panel held: actions are being delivered.
-    app = application(today, name="Morgan Smith", postcode="EX5 5EE")
-    ref = service.apply(app)["reference"]
-    walker = Walker(service, ref)
-    walker.provide_histories()
-    walker.verify(app["incidents"])
-    walker.confirm()
+    walker = _decided(service, application(today, name="Morgan Smith", postcode="EX5 5EE"))
     walker.schedule_panel(today + timedelta(days=14))
     walker.panel_inputs()
     walker.outcome([
@@ -84,17 +73,21 @@ def _demo_cases(service: CaseReview) -> list[str]:
         {"description": "Install noise monitoring", "agency": "council", "owner": "Environmental health",
          "due": (today + timedelta(days=42)).isoformat()},
     ])
-    made.append(ref)
+    made.append(walker.reference)
     # 6. Panel papers in (agency summaries, the victim's statement): the chair records the outcome.
-    app = application(today, name="Sam Khan", postcode="EX6 6FF")
-    ref = service.apply(app)["reference"]
-    walker = Walker(service, ref)
-    walker.provide_histories()
-    walker.verify(app["incidents"])
-    walker.confirm()
+    walker = _decided(service, application(today, name="Sam Khan", postcode="EX6 6FF"))
     walker.schedule_panel(today + timedelta(days=10))
     walker.panel_inputs()
-    made.append(ref)
+    made.append(walker.reference)
     # 7. The applicant of case 4 asks for an escalation: the reviewer decides.
     service.escalate(made[3], "Nobody has told me when the panel will meet.")
     return made
+
+
+def _decided(service: CaseReview, app: dict) -> Walker:
+    """A case whose histories are in and whose threshold decision is confirmed."""
+    walker = Walker(service, service.apply(app)["reference"])
+    walker.provide_histories()
+    walker.verify(app["incidents"])
+    walker.confirm()
+    return walker
