@@ -68,12 +68,14 @@ def _choices(db) -> dict[str, list[tuple[str, str]]]:
 
 
 def _render(task, case, schema, values, errors, choices, status=200, *, beside=None):
+    """`beside` reads what the page shows next to the form; called only when a page is rendered
+    (a successful completion redirects without it)."""
     files = FormFiles(schema, case.id, staff_uploader(current_user))
     fields = render_fields(schema, values, errors, choices=choices, files=files.shown(values))
     return render_template("task.html", title=task.title, task=task, case=case, schema=schema, fields=fields,
                            error_items=error_summary(errors, schema, choices=choices) if errors else None,
                            personal=policy.sees_personal_details(current_user), multipart=files.multipart,
-                           **(beside or {})), status
+                           **(beside() if beside else {})), status
 
 
 def _beside_the_form(db, task, case, schema) -> dict:
@@ -91,8 +93,12 @@ def task_page(task_id: str):
         task, case = _load_task(db, task_id)
         schema = compiled(db, case.process_version_id).forms[task.form]
         choices = _choices(db)
-        beside = _beside_the_form(db, task, case, schema)
         db.expunge_all()
+
+    def beside() -> dict:
+        with service.sessions() as db:
+            return _beside_the_form(db, task, case, schema)
+
     render = functools.partial(_render, beside=beside)
     if request.method == "GET":
         return render(task, case, schema, None, [], choices)  # None: a new form shows the schema's defaults
