@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # Front-end packages come from npm (pinned in package-lock.json) and are copied, never committed.
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/govuk $(VENDOR)/bpmn-js $(VENDOR)/dmn-js $(VENDOR)/chart.js $(VENDOR)/axe-core
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/govuk $(VENDOR)/moj $(VENDOR)/bpmn-js $(VENDOR)/dmn-js $(VENDOR)/chart.js $(VENDOR)/axe-core
 	cp -r node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js node_modules/govuk-frontend/dist/govuk/assets $(VENDOR)/govuk/
+	cp node_modules/@ministryofjustice/frontend/moj/moj-frontend.min.css $(VENDOR)/moj/
+	cp node_modules/@ministryofjustice/frontend/moj/all.bundle.mjs $(VENDOR)/moj/moj-frontend.js
+	cp -r node_modules/@ministryofjustice/frontend/moj/assets $(VENDOR)/moj/
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js node_modules/bpmn-js/dist/bpmn-modeler.production.min.js $(VENDOR)/bpmn-js/
 	cp -r node_modules/bpmn-js/dist/assets $(VENDOR)/bpmn-js/
 	cp node_modules/dmn-js/dist/dmn-modeler.production.min.js $(VENDOR)/dmn-js/

@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, send_from_directory
+from flask import Flask, abort, jsonify, render_template, send_from_directory
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from sqlalchemy import text
@@ -87,8 +87,13 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):
-        """GOV.UK Frontend's stylesheet asks for its fonts and images under /assets."""
-        return send_from_directory(HERE / "static" / "vendor" / "govuk" / "assets", filename)
+        """GOV.UK Frontend's and the MOJ Pattern Library's stylesheets ask for their fonts and images
+        under /assets; GOV.UK's own come first, then MOJ's icons."""
+        vendor = HERE / "static" / "vendor"
+        for package in ("govuk", "moj"):
+            if (vendor / package / "assets" / filename).is_file():
+                return send_from_directory(vendor / package / "assets", filename)
+        abort(404)
 
     @app.get("/health")
     def health():

@@ -1,5 +1,6 @@
 // Progressive enhancement only: every page works without it.
 import { initAll } from "/static/vendor/govuk/govuk-frontend.min.js";
+import { initAll as initMoj } from "/static/vendor/moj/moj-frontend.js";
 
 // Conditional reveals under radios. GOV.UK Frontend's Radios module marks each radio with
 // aria-expanded, which WCAG checkers (axe-core) reject on a radio; this does the same showing and
@@ -27,3 +28,4 @@ for (const group of document.querySelectorAll('[data-module="govuk-radios"]')) {
   revealConditionals(group);
 }
 initAll();
+initMoj();  // MOJ Pattern Library components (sortable tables, button menus) on staff pages
