@@ -361,8 +361,8 @@ def test_impact_statement_and_wish_to_attend_reach_the_panel(service, app, clien
     staff = app.test_client()
     sign_in(staff, "coordinator@demo.test")
     timeline = [" ".join(li.text_content().split()) for li in page(staff.get(f"/cases/{reference}")).cssselect(
-        ".app-timeline li")]
-    assert any("Tell the panel how the behaviour affects you" in item and "by applicant" in item for item in timeline)
+        ".moj-timeline__item")]
+    assert any("Tell the panel how the behaviour affects you" in item and "by the applicant" in item for item in timeline)
     walker.complete("case_summary", {"summary": "Three reports.", "incidents_held": 3, "actions_taken": "Visits."})
     outcome = walker.ready("panel_outcome")[0]
     version_id = case_of(service, reference).process_version_id

@@ -13,6 +13,7 @@ from engine.threshold import shortfalls
 
 from .auth import roles_required
 from .documents import documents_for_page
+from .timeline import timeline_entries
 
 blueprint = Blueprint("cases", __name__)
 VIEWING_ROLES = ("coordinator", "partner", "chair", "reviewer")
@@ -66,7 +67,8 @@ def case_page(reference: str):
     tasks = [t for t in tasks if personal or t.agency == current_user.agency]
     return render_template("case.html", title=f"Case {reference}", case=view, application=application,
                            shortfalls=shortfalls(view["threshold"]) if view["threshold"] else [],
-                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS, linked=linked, documents=documents,
+                           personal=personal, tasks=tasks, stage_words=STAGE_WORDS,
+                           timeline=timeline_entries(view["history"], STAGE_WORDS), linked=linked, documents=documents,
                            may_complete=lambda t: policy.may_complete(current_user.actor, t))
 
 
