@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .forms import is_email_address
 from .errors import CaseReviewError, InvalidData, NotFound
 from .models import Agency, User
 
@@ -58,7 +59,7 @@ def create_user(db: Session, email: str, role: str, *, agency: str | None = None
     """Create a user (or return the existing one unchanged); (user, created)."""
     email = email.strip().lower()
     problems = []
-    if not _EMAIL.match(email):
+    if not is_email_address(email) or not _EMAIL.match(email):
         problems.append({"field": "email", "message": f"{email!r} is not an email address"})
     if role not in ROLES:
         problems.append({"field": "role", "message": f"role must be one of {', '.join(ROLES)}"})

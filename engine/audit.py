@@ -259,9 +259,12 @@ def trail_query(where: TrailFilter):
     return query
 
 
+MAX_TRAIL_PAGE = 1_000_000  # 50 million events: beyond it, filters find an event faster than paging
+
+
 def trail_page(db: Session, where: TrailFilter, page: int = 1, per_page: int = 50) -> dict:
     """One page of events; `more` says whether a next page exists (no count over the whole trail)."""
-    page = max(1, page)
+    page = min(max(1, page), MAX_TRAIL_PAGE)  # an offset the database can take
     rows = db.execute(trail_query(where).offset((page - 1) * per_page).limit(per_page + 1)).all()
     return {"items": [trail_item(event, reference) for event, reference in rows[:per_page]],
             "page": page, "more": len(rows) > per_page}

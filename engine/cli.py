@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from .clock import FixedClock, parse_instant
 from .config import Settings
 from .errors import CaseReviewError, InvalidData, NotInitialised
+from .inputs import parse_json
 from .service import APPLICANT, Actor, CaseReview
 
 
@@ -35,11 +36,10 @@ def _read_json(source: str, what: str) -> Any:
         text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
     except OSError as exc:
         raise CaseReviewError(f"cannot read {what} {source}: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidData([{"field": "(input)", "message": f"not valid JSON: {exc.msg} at line {exc.lineno}"}],
+    except UnicodeDecodeError:
+        raise InvalidData([{"field": "(input)", "message": "not valid JSON: it is not UTF-8 text"}],
                           f"The {what} is not valid JSON") from None
+    return parse_json(text, f"The {what}")
 
 
 def handles_errors(command: Callable) -> Callable:

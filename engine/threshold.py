@@ -71,6 +71,9 @@ def incident_problems(incidents: Any, application_date: date, *, label: str = "i
     return problems
 
 
+MAX_CHECKED_INCIDENTS = 1000  # ten times the most an application can hold; bounds the table's work
+
+
 def parse_check_request(payload: Any) -> tuple[date, list[dict]]:
     """Validate a threshold-check request; raise InvalidData naming incident and field."""
     from .errors import InvalidData
@@ -91,6 +94,9 @@ def parse_check_request(payload: Any) -> tuple[date, list[dict]]:
     incidents = payload.get("incidents")
     if incidents is None:
         problems.append({"field": "incidents", "message": "incidents is required"})
+    elif isinstance(incidents, list) and len(incidents) > MAX_CHECKED_INCIDENTS:
+        problems.append({"field": "incidents", "message": f"at most {MAX_CHECKED_INCIDENTS:,} incidents can be "
+                                                          f"checked at once ({len(incidents):,} given)"})
     elif application_date is not None:
         problems.extend(incident_problems(incidents, application_date))
     elif not isinstance(incidents, list):

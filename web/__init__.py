@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.jinja_env.globals["service_name"] = "ASB case review"
     app.jinja_env.filters["long_date"] = long_date
     csrf.init_app(app)
+    from . import input_guard
+
+    input_guard.init_app(app)  # before the blueprints: their routes use its integer converter
 
     from . import admin, api, auth, cases, coordinator, tasks
     from . import apply as apply_journey

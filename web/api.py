@@ -9,6 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine import audit, policy
 from engine.documents import DOCX, add_document, max_bytes
+from engine.inputs import parse_json
 from engine.errors import CaseReviewError, InvalidData, NotAllowed, NotFound, TaskNotReady
 from engine.models import Case, HumanTask
 from engine.queries import case_view, ready_tasks, task_view
@@ -46,10 +47,9 @@ def token_required(view):
 
 
 def _json_body():
-    data = request.get_json(silent=True)
-    if data is None:
+    if not request.is_json:
         raise InvalidData([{"field": "(body)", "message": "send a JSON object with Content-Type: application/json"}])
-    return data
+    return parse_json(request.get_data(), "The request body")  # depth, NUL and surrogates refused
 
 
 @blueprint.errorhandler(CaseReviewError)

@@ -128,7 +128,8 @@ def home_page(user) -> str:
 
 
 def _safe_next(target: str | None, user) -> str:
-    if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
+    if (target and target.isprintable() and not urlparse(target).netloc and target.startswith("/")
+            and not target.startswith("//") and "\\" not in target):
         return target
     return home_page(user)
 
