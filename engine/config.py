@@ -33,6 +33,7 @@ class Settings:
     link_days: int = 90  # how long a case-tracking link works
     retention_years: int = 6  # closed cases are anonymised this many years after closure
     upload_max_mb: int = 10  # the largest document a form upload or the API accepts
+    https: bool = False  # served over HTTPS: cookies marked Secure, HSTS sent
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -54,4 +55,13 @@ class Settings:
             link_days=int(_env("LINK_DAYS") or "90"),
             retention_years=int(_env("RETENTION_YEARS") or "6"),
             upload_max_mb=int(_env("UPLOAD_MAX_MB") or "10"),
+            https=_https(_env("HTTPS"), _env("BASE_URL")),
         )
+
+
+def _https(setting: str | None, base_url: str | None) -> bool:
+    """CASEREVIEW_HTTPS if given; otherwise on unless the service is addressed over plain http
+    (the demo's http://127.0.0.1:5000), so a real deployment is secure by default."""
+    if setting:
+        return setting.strip().lower() in ("1", "true", "yes", "on")
+    return not (base_url or "http://").lower().startswith("http://")

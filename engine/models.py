@@ -62,6 +62,19 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
 
 
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its sha256 is kept here, and a
+    session works only while its row is not ended (sign-out, new password, deactivation, idle)."""
+
+    __tablename__ = "staff_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ProcessVersion(Base):
     """An immutable, published bundle of BPMN, DMN and form files."""
 

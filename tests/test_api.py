@@ -78,3 +78,15 @@ def test_openapi_description_is_valid(api):
     document = api.get("/api/v1/openapi.json").get_json()
     assert document["openapi"].startswith("3.1")
     validate(document)
+
+
+def test_a_task_is_read_only_by_who_may_complete_it(api, service):
+    """As on the web: a police token does not read a council task of a case police can see."""
+    reference = service.apply(application(START.date()))["reference"]  # police and council involved
+    council_headers, police_headers = api.token("council@demo.test"), api.token("police@demo.test")
+    council_task = api.get("/api/v1/tasks", headers=council_headers).get_json()[0]
+    assert council_task["case"] == reference
+    assert api.get(f"/api/v1/tasks/{council_task['id']}", headers=council_headers).status_code == 200
+    refused = api.get(f"/api/v1/tasks/{council_task['id']}", headers=police_headers)
+    assert refused.status_code == 403
+    assert "council" in refused.get_json()["error"]

@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=30),
         WTF_CSRF_TIME_LIMIT=None,  # the session's own expiry bounds the token
         MAX_CONTENT_LENGTH=request_limit(service.settings),  # a form's worth of the largest uploads
+        SESSION_COOKIE_SECURE=service.settings.https,
+        REMEMBER_COOKIE_SECURE=service.settings.https,
     )
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(subject_access.blueprint)
     app.register_blueprint(documents.blueprint)
     app.register_blueprint(studio.blueprint)
+    auth.throttle_sign_in(app)
 
     @app.get("/assets/<path:filename>")
     def govuk_assets(filename: str):
@@ -131,6 +134,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
+        if service.settings.https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     return app

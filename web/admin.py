@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from sqlalchemy import select
 
-from engine import audit
+from engine import staff_sessions, audit
 from engine.accounts import ROLES, create_user, ensure_agency
 from engine.errors import CaseReviewError, InvalidData
 from engine.models import Agency, User
@@ -73,6 +73,8 @@ def set_active(user_id: int):
             flash("You cannot change that account here.")
             return redirect(url_for("admin.index"))
         user.active = active
+        if not active:
+            staff_sessions.end_all(db, user.id, service.now())  # signed out everywhere, now
         audit.record(db, at=service.now(), actor=current_user.email,
                      event="user_reactivated" if active else "user_deactivated", detail={"email": user.email})
         email = user.email

@@ -84,10 +84,13 @@ def list_tasks():
 
 
 def _visible_task(db, task_id: str) -> tuple[HumanTask, Case]:
+    """As the task page: 404 where the case is not the caller's to see, 403 where the task is
+    someone else's (a police token does not read a council task)."""
     task = db.get(HumanTask, task_id)
     case = db.get(Case, task.case_id) if task is not None else None
     if task is None or not policy.may_view_case(g.api_user, case):
         raise NotFound(f"there is no ready task {task_id} you can see")
+    policy.require_may_complete(g.api_user.actor, task)
     return task, case
 
 

@@ -1,20 +1,25 @@
-"""Staff accounts: sign in (with lock-out and an optional second factor), sign out, change password."""
+"""Staff accounts: sign in (throttled, with an optional second factor), sign out, change password.
+
+Sessions are held on the server (engine/staff_sessions.py): the cookie carries a token that
+works only while its session is open. Sign-in is throttled with Flask-Limiter by source address
+and, progressively, by account; the account itself is never locked, so a stranger who knows an
+email address cannot keep its owner out, and unknown and known accounts get the same answers."""
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlparse
 
 import pyotp
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from engine import staff_sessions
 from engine.accounts import check_password, find_user, hash_password
 from engine.models import User
 from engine.service import Actor
@@ -25,10 +30,14 @@ login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Sign in to continue."
 login_manager.session_protection = "strong"
 
-MAX_FAILED_SIGN_INS = 5
-LOCK_OUT_FOR = timedelta(minutes=15)
-# Per address: at most this many sign-in attempts in the window (one process; a proxy limits the rest).
-ATTEMPTS_PER_ADDRESS, ATTEMPT_WINDOW_SECONDS = 20, 300
+# Every sign-in attempt from one address; failed attempts on one account from one address, more
+# slowly the more there are (unknown accounts counted the same, so the answers say nothing about
+# who has one). Nothing locks an account: its owner elsewhere is never kept out.
+SIGN_IN_LIMIT_PER_ADDRESS = "20 per 5 minutes"
+SIGN_IN_LIMITS_PER_ACCOUNT = "5 per minute; 10 per 15 minutes; 20 per hour; 50 per day"
+SECOND_FACTOR_LIMITS = "5 per minute; 20 per hour"  # six digits must not be guessable
+TOO_MANY = "There have been too many sign-in attempts. Wait a few minutes, then try again."
+SESSION_TOKEN = "staff_session"
 
 
 @dataclass
@@ -58,16 +67,44 @@ class SignedInUser(UserMixin):
 
 def init_app(app) -> None:
     login_manager.init_app(app)
-    app.extensions["sign_in_attempts"] = defaultdict(deque)
     app.jinja_env.globals["home_page"] = home_page
+
+
+def throttle_sign_in(app) -> None:
+    """Flask-Limiter on the sign-in views, once the blueprint is registered (this app's own storage:
+    storage shared between processes is a setting of the deployment)."""
+    limiter = Limiter(get_remote_address, app=app, storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
+                      headers_enabled=False)
+    app.extensions["sign_in_limiter"] = limiter
+    failed = lambda response: response.status_code != 302  # noqa: E731 - a success is not held against anyone
+    views = app.view_functions
+    views["auth.sign_in"] = limiter.limit(
+        SIGN_IN_LIMIT_PER_ADDRESS, methods=["POST"], error_message=TOO_MANY)(
+        limiter.limit(SIGN_IN_LIMITS_PER_ACCOUNT, key_func=_account_key, methods=["POST"], deduct_when=failed,
+                      error_message=TOO_MANY)(views["auth.sign_in"]))
+    views["auth.second_factor"] = limiter.limit(
+        SECOND_FACTOR_LIMITS, key_func=lambda: f"code:{session.get('pending_user_id')}", methods=["POST"],
+        deduct_when=failed, error_message=TOO_MANY)(views["auth.second_factor"])
+
+
+def _account_key() -> str:
+    """Failed attempts on one account from one address: guesses from a stranger's connection slow
+    the stranger, never the account's owner signing in from their own."""
+    email = (request.form.get("email") or "").strip().lower()[:320]
+    return f"account:{email}:{get_remote_address()}"
 
 
 @login_manager.user_loader
 def load_user(user_id: str):
+    """The signed-in user, only while the session this cookie names is open on the server."""
+    if not user_id.isdigit():
+        return None
     service = current_app.extensions["casereview"]
     with service.sessions() as db:
-        user = db.get(User, int(user_id)) if user_id.isdigit() else None
-        return SignedInUser.of(user) if user is not None and user.active else None
+        user = staff_sessions.user_of(db, session.get(SESSION_TOKEN), int(user_id), service.now())
+        signed_in = SignedInUser.of(user) if user is not None else None
+        db.commit()  # an idle session ended, or its last use noted
+    return signed_in
 
 
 def roles_required(*roles: str):
@@ -110,15 +147,6 @@ def error_items(form: FlaskForm, error: str | None, first_field: str) -> list[di
     return items
 
 
-def _too_many_attempts(address: str) -> bool:
-    now = time.monotonic()
-    window = current_app.extensions["sign_in_attempts"][address]
-    while window and window[0] < now - ATTEMPT_WINDOW_SECONDS:
-        window.popleft()
-    window.append(now)
-    return len(window) > ATTEMPTS_PER_ADDRESS
-
-
 # Where each role starts after signing in (and the home page's button).
 HOME_PAGES = {"owner": "studio.home", "admin": "admin.index"}
 
@@ -139,21 +167,13 @@ def sign_in():
     form = SignInForm()
     error = None
     if form.validate_on_submit():
-        if _too_many_attempts(request.remote_addr or "?"):
-            abort(429, "There have been too many sign-in attempts from your connection. Wait 5 minutes.")
         service = current_app.extensions["casereview"]
         with service.transaction() as db:
             user = find_user(db, form.email.data)
-            now = service.now()
-            if user is not None and user.locked_until and user.locked_until > now:
-                error = "Your account is locked after too many failed attempts. Try again in 15 minutes."
-            elif user is None or not user.active or not check_password(user, form.password.data):
+            if user is None or not user.active or not check_password(user, form.password.data):
                 error = "Enter a correct email address and password"
                 if user is not None:
-                    user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
-                    if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
-                        user.locked_until, user.failed_sign_ins = now + LOCK_OUT_FOR, 0
-                        error = "Your account is locked after too many failed attempts. Try again in 15 minutes."
+                    user.failed_sign_ins = (user.failed_sign_ins or 0) + 1  # for administrators to see
             else:
                 user.failed_sign_ins, user.locked_until = 0, None
                 signed_in = SignedInUser.of(user)
@@ -169,8 +189,12 @@ def sign_in():
 
 
 def _complete_sign_in(user: SignedInUser, next_url: str | None):
-    session.clear()
+    service = current_app.extensions["casereview"]
+    with service.transaction() as db:
+        token = staff_sessions.start(db, user.id, service.now())
+    session.clear()  # nothing from before sign-in carries over (no session fixation)
     session.permanent = True
+    session[SESSION_TOKEN] = token
     login_user(user)
     return redirect(_safe_next(next_url, user))
 
@@ -186,7 +210,7 @@ def second_factor():
         service = current_app.extensions["casereview"]
         with service.sessions() as db:
             user = db.get(User, user_id)
-            if user is not None and user.totp_secret and pyotp.TOTP(user.totp_secret).verify(form.code.data, valid_window=1):
+            if user is not None and user.active and user.totp_secret and pyotp.TOTP(user.totp_secret).verify(form.code.data, valid_window=1):
                 return _complete_sign_in(SignedInUser.of(user), session.get("pending_next"))
         error = "The code is not right. Enter the current code from your authenticator app."
     return render_template("second_factor.html", form=form, error=error,
@@ -195,6 +219,9 @@ def second_factor():
 
 @blueprint.post("/sign-out")
 def sign_out():
+    service = current_app.extensions["casereview"]
+    with service.transaction() as db:
+        staff_sessions.end(db, session.get(SESSION_TOKEN), service.now())  # a copied cookie stops working too
     logout_user()
     session.clear()
     flash("You have signed out.")
@@ -214,8 +241,9 @@ def change_password():
                 error = "Your current password is not right"
             else:
                 user.password_hash = hash_password(form.new.data)
+                staff_sessions.end_all(db, user.id, service.now(), keep=session.get(SESSION_TOKEN))
         if error is None:
-            flash("Your password has been changed.")
+            flash("Your password has been changed. You have been signed out everywhere else.")
             return redirect(url_for("tasks.inbox"))
     return render_template("change_password.html", form=form, error=error,
                            error_items=error_items(form, error, "current")), (400 if error or form.errors else 200)
