@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import hypothesis
 import pytest
 from click.testing import CliRunner
+from hypothesis import strategies as st
 
 from engine.cli import main
 from engine.scenarios import application
@@ -153,3 +155,34 @@ def test_casereview_apply_refuses_a_bad_email_with_exit_2(cli):
     result = cli("apply", "--file", "-", input=json.dumps(sample))
     assert result.exit_code == 2
     assert "applicant/email" in result.stderr
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    | st.sampled_from(["\x00", "\ud800", "2026-02-30", "2026-03-01", "police", "self"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["application_date", "incidents", "occurred_on", "reported_on", "hate", "applicant",
+                         "victim", "impact", "name", "relationship_to_victim", "type", "description", "x"]),
+        children, max_size=5),
+    max_leaves=25)
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(value=JSON_VALUES, command=st.sampled_from(["threshold-check", "apply"]))
+def test_the_command_lines_json_inputs_never_end_in_a_traceback(cli_once, value, command):
+    arguments = ["apply", "--file", "-"] if command == "apply" else ["threshold-check"]
+    text = json.dumps(value)
+    result = CliRunner().invoke(main, arguments, input=text, env=cli_once)
+    assert result.exit_code in (0, 2), (result.exit_code, text, result.stderr[-500:])
+    assert "Traceback" not in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), (text, result.exception)
+
+
+@pytest.fixture(scope="module")
+def cli_once(tmp_path_factory):
+    """One initialised SQLite database for every example (hypothesis runs many per test)."""
+    folder = tmp_path_factory.mktemp("clifuzz")
+    env = {"CASEREVIEW_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}", "CASEREVIEW_OUTBOX_DIR": str(folder / "out"),
+           "CASEREVIEW_CLOCK": START.isoformat()}
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
+    return env

@@ -1,6 +1,8 @@
 """Administration: accounts, roles and agencies. Deactivating keeps a person's history."""
 from __future__ import annotations
 
+import re
+
 import pyotp
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -100,14 +102,20 @@ def add_agency():
     return redirect(url_for("admin.index"))
 
 
+_BASE32_SECRET = re.compile(r"[A-Z2-7]{16,64}")  # what pyotp.random_base32 makes; anything else is not ours
+
+
 @blueprint.route("/two-factor", methods=["GET", "POST"])
 @roles_required("admin")
 def two_factor():
     """Administrators can add an authenticator-app code to their sign-in."""
     service = _service()
-    secret = request.form.get("secret") or pyotp.random_base32()
+    posted = (request.form.get("secret") or "").strip()
+    secret = posted if _BASE32_SECRET.fullmatch(posted) else pyotp.random_base32()
     error = None
-    if request.method == "POST":
+    if request.method == "POST" and secret != posted:
+        error = "The set-up code was not recognised. Add the new code below to your app, then enter the code it shows."
+    elif request.method == "POST":
         if pyotp.TOTP(secret).verify((request.form.get("code") or "").strip(), valid_window=1):
             with service.transaction() as db:
                 db.get(User, current_user.id).totp_secret = secret

@@ -159,7 +159,31 @@ def upload_document(reference: str):
 
 @blueprint.get("/openapi.json")
 def openapi():
-    return jsonify(OPENAPI)
+    """The description with the published forms as the request schemas: an application is
+    checked against the latest version's application form, a completion against its task forms."""
+    from copy import deepcopy
+
+    from engine.service import APPLICATION_FORM
+
+    service = _service()
+    with service.sessions() as db:
+        forms = service.version_for_new_case(db).forms
+    description = deepcopy(OPENAPI)
+    schemas = description["components"].setdefault("schemas", {})
+    for name, form in sorted(forms.items()):
+        schemas[_component_name(name)] = {k: v for k, v in form.items() if k != "$schema"}
+    paths = description["paths"]
+    paths["/applications"]["post"]["requestBody"]["content"]["application/json"]["schema"] = {
+        "$ref": f"#/components/schemas/{_component_name(APPLICATION_FORM)}"}
+    paths["/tasks/{id}/complete"]["post"]["requestBody"]["content"]["application/json"]["schema"] = {
+        "description": "the data of the task's own form (its schema is in GET /tasks/{id}); one of these",
+        "anyOf": [{"$ref": f"#/components/schemas/{_component_name(name)}"}
+                  for name in sorted(forms) if name != APPLICATION_FORM]}
+    return jsonify(description)
+
+
+def _component_name(form_file: str) -> str:
+    return form_file.removesuffix(".json")
 
 
 _error = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
@@ -177,12 +201,13 @@ _task = {"type": "object", "required": ["id", "case", "name", "title", "role", "
 
 def _responses(ok: dict, *codes: int) -> dict:
     described = {
+        400: ("Text or a number in the request that cannot be stored (a NUL character, an unpaired surrogate)", _error),
         401: ("No or bad bearer token", _error), 403: ("Not allowed for this user", _error),
         404: ("Not found or not visible to this user", _error), 409: ("No longer ready", _error),
         413: ("The request is too large", _error), 422: ("Data does not match the form", _field_errors),
     }
     out = {str(k): v for k, v in ok.items()}
-    for code in codes:
+    for code in (400, *codes):
         text, schema = described[code]
         out[str(code)] = {"description": text, "content": {"application/json": {"schema": schema}}}
     return out
@@ -211,7 +236,7 @@ OPENAPI = {
             "summary": "One ready task with its form schema", "operationId": "getTask",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": _responses({200: {"description": "The task", "content": {"application/json": {"schema": _task}}}},
-                                    401, 404)}},
+                                    401, 403, 404)}},
         "/tasks/{id}/complete": {"post": {
             "summary": "Validate the data against the task's form and complete it", "operationId": "completeTask",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],

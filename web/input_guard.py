@@ -42,7 +42,7 @@ def _problem_in_request() -> str | None:
         if values is None:
             continue
         for key, value in values.items(multi=True):
-            problem = text_problem(key) or text_problem(value)
+            problem = text_problem(str(key)) or (text_problem(value) if isinstance(value, str) else None)
             if problem:
                 return f"A value in the {source} {problem}."
     return None
