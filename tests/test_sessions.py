@@ -119,3 +119,17 @@ def test_https_is_on_by_default_unless_the_service_is_addressed_over_http(monkey
     assert not Settings.from_env().https
     monkeypatch.setenv("CASEREVIEW_HTTPS", "true")
     assert Settings.from_env().https
+
+
+def test_a_session_unused_for_half_an_hour_ends(app, service):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from engine.models import StaffSession
+    client = app.test_client()
+    sign_in(client, "reviewer@demo.test")
+    assert client.get("/tasks").status_code == 200
+    with service.transaction() as db:
+        db.execute(update(StaffSession).values(last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=31)))
+    assert client.get("/tasks").status_code == 302

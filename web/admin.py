@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pyotp
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -76,7 +77,7 @@ def set_active(user_id: int):
             return redirect(url_for("admin.index"))
         user.active = active
         if not active:
-            staff_sessions.end_all(db, user.id, service.now())  # signed out everywhere, now
+            staff_sessions.end_all(db, user.id, datetime.now(timezone.utc))  # signed out everywhere, now
         audit.record(db, at=service.now(), actor=current_user.email,
                      event="user_reactivated" if active else "user_deactivated", detail={"email": user.email})
         email = user.email

@@ -7,6 +7,7 @@ email address cannot keep its owner out, and unknown and known accounts get the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import wraps
 from urllib.parse import urlparse
 
@@ -87,6 +88,11 @@ def throttle_sign_in(app) -> None:
         deduct_when=failed, error_message=TOO_MANY)(views["auth.second_factor"])
 
 
+def _wall_clock() -> datetime:
+    """Sessions expire in real time, whatever the service's (possibly fixed, demo) case clock says."""
+    return datetime.now(timezone.utc)
+
+
 def _account_key() -> str:
     """Failed attempts on one account from one address: guesses from a stranger's connection slow
     the stranger, never the account's owner signing in from their own."""
@@ -101,7 +107,7 @@ def load_user(user_id: str):
         return None
     service = current_app.extensions["casereview"]
     with service.sessions() as db:
-        user = staff_sessions.user_of(db, session.get(SESSION_TOKEN), int(user_id), service.now())
+        user = staff_sessions.user_of(db, session.get(SESSION_TOKEN), int(user_id), _wall_clock())
         signed_in = SignedInUser.of(user) if user is not None else None
         db.commit()  # an idle session ended, or its last use noted
     return signed_in
@@ -191,7 +197,7 @@ def sign_in():
 def _complete_sign_in(user: SignedInUser, next_url: str | None):
     service = current_app.extensions["casereview"]
     with service.transaction() as db:
-        token = staff_sessions.start(db, user.id, service.now())
+        token = staff_sessions.start(db, user.id, _wall_clock())
     session.clear()  # nothing from before sign-in carries over (no session fixation)
     session.permanent = True
     session[SESSION_TOKEN] = token
@@ -221,7 +227,7 @@ def second_factor():
 def sign_out():
     service = current_app.extensions["casereview"]
     with service.transaction() as db:
-        staff_sessions.end(db, session.get(SESSION_TOKEN), service.now())  # a copied cookie stops working too
+        staff_sessions.end(db, session.get(SESSION_TOKEN), _wall_clock())  # a copied cookie stops working too
     logout_user()
     session.clear()
     flash("You have signed out.")
@@ -241,7 +247,7 @@ def change_password():
                 error = "Your current password is not right"
             else:
                 user.password_hash = hash_password(form.new.data)
-                staff_sessions.end_all(db, user.id, service.now(), keep=session.get(SESSION_TOKEN))
+                staff_sessions.end_all(db, user.id, _wall_clock(), keep=session.get(SESSION_TOKEN))
         if error is None:
             flash("Your password has been changed. You have been signed out everywhere else.")
             return redirect(url_for("tasks.inbox"))
