@@ -11,6 +11,7 @@ from functools import lru_cache
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from .bounded_render import render_bounded
 from .errors import CaseReviewError
 
 _env = SandboxedEnvironment(undefined=Undefined, autoescape=False, keep_trailing_newline=True)
@@ -28,7 +29,7 @@ def render(templates: dict[str, str], name: str, context: dict) -> RenderedLette
     if source is None:
         raise CaseReviewError(f"the process version has no letter template {name!r}")
     try:
-        text = _env.from_string(source).render(**context)
+        text = render_bounded(_env.from_string(source), context)
     except TemplateError as exc:
         raise CaseReviewError(f"letter template {name!r} could not be rendered: {exc}") from None
     head, _, body = text.partition("\n")

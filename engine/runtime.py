@@ -25,7 +25,7 @@ from .clock import Clock
 from .errors import CaseReviewError
 from .letters import render
 from .models import Action, Agency, Case, CaseAgency, HumanTask, OutboxMessage, Timer, WorkflowInstance
-from .sandbox import RestrictedEnvironment, SandboxedScriptEngine
+from .sandbox import RestrictedEnvironment, SandboxedScriptEngine, ScriptLimitExceeded
 from .versions import CompiledVersion
 from .workdays import add_working_days, months_before, to_date
 
@@ -57,6 +57,12 @@ class _CaseEnvironment(RestrictedEnvironment):
             _current_data.reset(token)
 
 
+# The most of each effect one command may queue. A case's real work is a few letters, an action
+# plan and a process per action; a script that loops past these is a mistake, refused before it
+# fills the outbox or the database.
+EFFECT_LIMITS = {"letter": 100, "action": 500, "process": 500}
+
+
 @dataclass
 class Effects:
     """What scripts asked for during a command, applied in the same transaction."""
@@ -67,6 +73,14 @@ class Effects:
     actions: list[dict] = field(default_factory=list)
     starts: list[tuple[str, dict]] = field(default_factory=list)
     close: str | None = None
+    queued: dict[str, int] = field(default_factory=dict)  # per command, never reset by applying
+
+    def count(self, kind: str) -> None:
+        self.queued[kind] = self.queued.get(kind, 0) + 1
+        if self.queued[kind] > EFFECT_LIMITS[kind]:
+            raise ScriptLimitExceeded(
+                f"one step may queue at most {EFFECT_LIMITS[kind]} of '{kind}' (a loop that runs too often?)",
+                construct="effect limit")
 
 
 def _snapshot(data: dict) -> dict:
@@ -109,15 +123,18 @@ class CaseRun:
             return datetime.combine(add_working_days(now.date(), int(n)), now.time(), timezone.utc).isoformat()
 
         def send_letter(template, to="applicant"):
+            effects.count("letter")
             effects.letters.append({"template": str(template), "to": str(to), "data": _snapshot(_current_data.get())})
 
         def notify_agency(code, template):
             send_letter(template, to=str(code))
 
         def record_action(action):
+            effects.count("action")
             effects.actions.append(dict(action))
 
         def start_process(process_id, data):
+            effects.count("process")
             effects.starts.append((str(process_id), _snapshot(dict(data))))
 
         def close_case(status):

@@ -150,3 +150,8 @@ def warm_bank_holidays(year: int) -> None:
     """Load the years deadlines usually fall in, so the first command does not pay for it."""
     for each in range(year - 1, year + 3):
         bank_holidays(each)
+
+
+# Loading the holiday tables the first time takes a noticeable fraction of a script's time budget
+# (helpers' time counts toward it), so every process that can run scripts loads them on import.
+warm_bank_holidays(date.today().year)

@@ -18,6 +18,7 @@ from .bundles import name_problem
 from .code import bpmn_code, dmn_code, sandbox_problems
 from .dmncheck import dmn_problems, read_decisions
 from .formcheck import load_form, ui_problems
+from .isolation import LimitExceeded, run_limited
 from .lint import duplicate_ids, lint_diagram
 from .bpmnmodel import read_diagram
 from .problems import Problem
@@ -42,12 +43,24 @@ def validate_bundle(files: dict[str, str], *, dry_run: bool = True) -> list[Prob
     with _results_lock:
         if key in _results:
             return list(_results[key])
-    problems = _validate(files, dry_run)
+    problems = _validate_isolated(files, dry_run)
     with _results_lock:
         _results[key] = tuple(problems)
         while len(_results) > _RESULTS_KEPT:
             _results.popitem(last=False)
     return problems
+
+
+def _validate_isolated(files: dict[str, str], dry_run: bool) -> list[Problem]:
+    """_validate in a child process with CPU, memory and time limits (isolation.py): owner-written
+    code that outruns them is refused, never left running in this process."""
+    try:
+        return run_limited(_validate, files, dry_run)
+    except LimitExceeded as exc:
+        return [Problem(None, None, "resource-limit",
+                        f"Checking this bundle used {exc} and was stopped: a script, condition, decision "
+                        "table or letter template does far too much work (a huge loop, or one step over a "
+                        "very large list).")]
 
 
 def _validate(files: dict[str, str], dry_run: bool) -> list[Problem]:
