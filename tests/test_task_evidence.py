@@ -392,3 +392,33 @@ def test_a_select_of_agencies_inside_add_another_items_round_trips():
     data, action = parse_submission(schema, MultiDict(posted))
     assert action is None
     assert data["verified_incidents"] == values["verified_incidents"]
+
+
+# ----- the studio's form check knows the vocabulary --------------------------------------------------
+
+@pytest.mark.parametrize("hints, message", [
+    ({"context": {"key": "histories"}}, "x-ui.context must be a list"),
+    ({"context": [{"key": "histories"}]}, "x-ui.context item 1 needs a title"),
+    ({"context": [{"kind": "gossip", "title": "Rumours"}]}, "kind 'gossip' is not one of"),
+    ({"context": [{"title": "Notes", "key": "notes; drop table"}]}, "key must be a path into the task's data"),
+    ({"context": [{"kind": "timeline", "title": "History", "key": "history"}]}, "'key' is not read for kind 'timeline'"),
+    ({"context": [{"kind": "threshold", "title": "Result"}]}, "result must be a path into the task's data"),
+    ({"context": [{"kind": "facts", "title": "Dates", "rows": [{"label": "When", "case": "birthday"}]}]},
+     "case is 'birthday'; the case facts are"),
+    ({"context": [{"kind": "facts", "title": "Dates", "rows": [{"label": "When", "key": "a", "letter": "b"}]}]},
+     "exactly one of key, case, letter"),
+    ({"context": [{"title": "Cards", "key": "histories", "labels": {"agency": 3}}]}, "labels must map member names"),
+    ({"prefill": {"notes": "incidents"}}, "x-ui.prefill names 'notes', which is not a property"),
+    ({"prefill": {"verified_incidents": "__class__"}}, "x-ui.prefill.verified_incidents must be a path"),
+    ({"submit": ""}, "x-ui.submit is the button's words"),
+    ({"submit": "x" * 61}, "x-ui.submit is the button's words"),
+    ({"options": {"verified_incidents": "people"}}, "x-ui.options.verified_incidents is 'people'"),
+])
+def test_the_studio_refuses_a_declaration_the_task_page_cannot_follow(hints, message):
+    from engine.studio.formcheck import ui_problems
+
+    schema = json.loads((FORMS / "verify_incidents.json").read_text())
+    assert ui_problems("forms/verify_incidents.json", schema) == []
+    schema["x-ui"] = {**schema["x-ui"], **hints}
+    problems = [p.message for p in ui_problems("forms/verify_incidents.json", schema)]
+    assert any(message in p for p in problems), problems
