@@ -8,7 +8,7 @@ so a process owner changes what a page shows by editing the form.
 
 | kind | shows | members |
 | --- | --- | --- |
-| `data` (the default) | the value at `key`, a dotted path into the task's data | `key`; optional `show` (members of an object, in order), `labels` (member → words), `heading` (the member that heads each entry of a list of objects), `agencies` (members holding agency codes, shown by name) |
+| `data` (the default) | the value at `key`, a dotted path into the task's data | `key`; optional `show` (members of an object, in order), `labels` (member → words), `heading` (the member that heads each entry of a list of objects), `agencies` (members holding agency codes, shown by name), `words` (stored value → words, e.g. `in_progress` → "In progress") |
 | `threshold` | the computed threshold in the published table's terms: met or not, the reasons, the counts and each incident counted or not | `result`: path to the threshold check's result (`met`, `reasons`) |
 | `timeline` | the case's history as the MOJ timeline | none |
 | `actions` | the case's action plan: each action, its agency, owner, due date, status and whether it is overdue | none |
@@ -153,6 +153,7 @@ def _present(value: Any, item: dict, names: dict[str, str], own_agency: str | No
     show = item.get("show") if isinstance(item.get("show"), list) else None
     heading = item.get("heading") if isinstance(item.get("heading"), str) else None
     agency_members = set(item.get("agencies") or []) | ({heading} if heading else set())
+    value_words = item.get("words") if isinstance(item.get("words"), dict) else {}
 
     def member_rows(mapping: dict) -> list[dict]:
         keys = [k for k in show if k in mapping] if show else [k for k in mapping if k != heading]
@@ -170,6 +171,8 @@ def _present(value: Any, item: dict, names: dict[str, str], own_agency: str | No
             return [shape(x, is_agency) for x in v]
         if is_agency and isinstance(v, str):
             return names.get(v, v)
+        if isinstance(v, str) and v in value_words:
+            return value_words[v]
         return v
 
     if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):

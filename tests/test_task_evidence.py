@@ -240,7 +240,7 @@ def test_each_action_update_shows_the_action_and_every_earlier_update(app, servi
     action = {words(r.cssselect("dt")[0]): words(r.cssselect("dd")[0])
               for r in context_item(first, "The action").cssselect(".govuk-summary-list__row")}
     assert action == {"Action": "Joint visit to the flat above", "Agency": "Exampleshire Police",
-                      "Owner": "PC Evans", "Due": "20 April 2026", "Status": "open"}
+                      "Owner": "PC Evans", "Due": "20 April 2026", "Status": "Open"}
     assert words(context_item(first, "Earlier updates").cssselect("p")[0]) == "Nothing has been received."
     assert words(first.cssselect("form button.govuk-button")[-1]) == "Send the update"
     walker.complete("deliver_action", {"status": "in_progress", "progress_note": "Visit booked for Friday."})
@@ -251,7 +251,8 @@ def test_each_action_update_shows_the_action_and_every_earlier_update(app, servi
     cards = context_item(third, "Earlier updates").cssselect(".govuk-summary-card")
     assert [words(c.cssselect(".govuk-summary-card__title")[0]) for c in cards] == ["2 March 2026", "5 March 2026"]
     assert "Visit booked for Friday." in words(cards[0]) and "Tenant away." in words(cards[1])
-    assert "4 May 2026" in words(cards[1])
+    assert "Status then In progress" in words(cards[0])  # stored codes in the form's own words
+    assert "4 May 2026" in words(cards[1]) and "More time needed" in words(cards[1])
     assert "Due 4 May 2026" in words(context_item(third, "The action"))
 
 
@@ -287,6 +288,7 @@ def test_the_follow_up_shows_the_action_plan_and_what_the_victim_said_before(app
     again = page(coordinator.get(f"/tasks/{task_id(walker, 'follow_up')}"))
     earlier = context_item(again, "Earlier follow-ups").cssselect(".govuk-summary-card")
     assert len(earlier) == 1 and "A little quieter." in words(earlier[0])
+    assert "Decided Follow up again later" in words(earlier[0])
     assert words(again.cssselect("form button.govuk-button")[-1]) == "Record the follow-up"
 
 

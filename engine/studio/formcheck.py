@@ -22,7 +22,7 @@ OPTION_LISTS = frozenset({"agencies"})
 SUBMIT_MAX = 60
 # Members each kind of x-ui.context item may have (engine/evidence.py describes them).
 CONTEXT_MEMBERS = {
-    "data": {"kind", "title", "key", "show", "labels", "heading", "agencies"},
+    "data": {"kind", "title", "key", "show", "labels", "heading", "agencies", "words"},
     "threshold": {"kind", "title", "result"},
     "timeline": {"kind", "title"},
     "actions": {"kind", "title"},
@@ -173,9 +173,10 @@ def _context_problems(context: Any) -> Iterator[str]:
                 yield f"{where}: {member} must be a list of member names"
         if "heading" in item and not isinstance(item["heading"], str):
             yield f"{where}: heading must be a member name"
-        if "labels" in item and not (isinstance(item["labels"], dict)
-                                     and all(isinstance(v, str) for v in item["labels"].values())):
-            yield f"{where}: labels must map member names to words"
+        for member, what in (("labels", "member names"), ("words", "stored values")):
+            if member in item and not (isinstance(item[member], dict)
+                                       and all(isinstance(v, str) for v in item[member].values())):
+                yield f"{where}: {member} must map {what} to words"
         if kind == "facts":
             yield from _fact_problems(where, item.get("rows"))
 
