@@ -59,3 +59,19 @@ def may_see_document(user, document) -> bool:
     if user.role in CASE_WIDE_ROLES:
         return True
     return user.role == "partner" and document.agency is not None and document.agency == user.agency
+
+
+def withheld_task_data(user, case) -> set[str]:
+    """What a task page may not show this user beside a form (the first part of a data path):
+    for partner officers, the application's sections about people (who applied, the victim),
+    so no declaration can put the applicant's contact details in front of them."""
+    if user is None or sees_personal_details(user):
+        return set()
+    return {key for key, value in (case.application or {}).items() if isinstance(value, dict)}
+
+
+def only_agency(user) -> str | None:
+    """The one agency whose entries (histories, actions) this user may see; None: all of them."""
+    if user is None or sees_personal_details(user):
+        return None
+    return user.agency or ""

@@ -179,26 +179,3 @@ def diagram_state(db: Session, case: Case) -> dict[str, Any]:
             elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
                 current.add(bpmn_id)
     return {"completed": sorted(done - current), "current": sorted(current)}
-
-
-def task_context(db: Session, task: HumanTask, schema: dict) -> list[dict[str, Any]]:
-    """What a form asks to show beside it (`x-ui.context`: [{key, title}]), read from the task's
-    own data, e.g. the victim's statement and the agencies' summaries on the panel outcome form.
-    The process owner chooses the keys; only data the task already holds can be shown."""
-    from uuid import UUID
-
-    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-
-    from .models import WorkflowInstance
-
-    wanted = [item for item in (schema.get("x-ui") or {}).get("context") or []
-              if isinstance(item, dict) and isinstance(item.get("key"), str)]
-    if not wanted:
-        return []
-    row = db.get(WorkflowInstance, task.instance_id)
-    case = db.get(Case, task.case_id)
-    workflow = compiled(db, case.process_version_id).serializer.loads(row.state, PythonScriptEngine())
-    spiff_task = workflow.get_task_from_id(UUID(task.id))
-    data = spiff_task.data if spiff_task is not None else {}
-    return [{"key": item["key"], "title": str(item.get("title") or item["key"]), "value": data.get(item["key"])}
-            for item in wanted]

@@ -318,9 +318,7 @@ class CaseRun:
     def _record_threshold(self, result: dict, data: dict) -> None:
         counts = {}
         if "threshold_incidents" in data and "application_date" in data:
-            counts = evaluate_threshold_inputs(self.version, self.script_engine, data)
-            counts["incidents"] = explain_incidents(self.version, self.script_engine, data)
-            counts["terms"] = threshold_rules.decision_terms(self.version)
+            counts = threshold_details(self.version, data, self.script_engine)
         self.case.threshold = {**result, **counts}
         decided = result.get("decided_on")
         self.case.decided_on = to_date(decided) if decided else self.today()
@@ -431,6 +429,30 @@ def _tree_depth(workflow: BpmnWorkflow) -> int:
         depth += 1
         task = task.parent
     return depth
+
+
+def counting_engine(time_limit: float = 1.0) -> SandboxedScriptEngine:
+    """A sandboxed engine with the pure helpers only (no effects, no clock): enough to evaluate
+    the threshold table's inputs outside a command, e.g. for the task page."""
+    helpers = {
+        "add_working_days": add_working_days,
+        "date_of": to_date,
+        "months_before": lambda d, n: months_before(to_date(d), int(n)),
+        "occasions_within": threshold_rules.occasions_within,
+        "reported_within": threshold_rules.reported_within,
+        "hate_within": threshold_rules.hate_within,
+    }
+    return SandboxedScriptEngine(environment=RestrictedEnvironment(helpers, time_limit=time_limit))
+
+
+def threshold_details(version: CompiledVersion, data: dict, script_engine=None) -> dict[str, Any]:
+    """The table's counts for the task data's incidents, each incident counted or not, and the
+    table's terms: what a decision keeps and what pages explain it with."""
+    script_engine = script_engine or counting_engine()
+    details = evaluate_threshold_inputs(version, script_engine, data)
+    details["incidents"] = explain_incidents(version, script_engine, data)
+    details["terms"] = threshold_rules.decision_terms(version)
+    return details
 
 
 def explain_incidents(version: CompiledVersion, script_engine, data: dict) -> list[dict[str, Any]]:

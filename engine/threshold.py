@@ -174,3 +174,10 @@ def shortfalls(threshold: dict) -> list[str]:
         if missing:
             sentences.append(" and ".join(missing))
     return sentences
+
+
+def rules_met(threshold: dict) -> list[str]:
+    """The descriptions of the table's rules whose minimums the counts reach: why it is met."""
+    terms = threshold.get("terms") or {}
+    return [rule["description"] for rule in terms.get("rules", [])
+            if rule["description"] and all((threshold.get(i) or 0) >= n for i, n in rule["needs"].items())]

@@ -114,26 +114,22 @@ def provide_history(partner: Visitor, reference: str, incident: bool) -> None:
         partner.fill("incidents-0-description", "Report of shouting at night; officers attended.")
         partner.choose("incidents-0-hate", "no")
     partner.fill("actions_taken", "Warning letter sent." if incident else "None")
-    partner.submit().completed("Provide incident history")
+    partner.submit("Send the incident history").completed("Provide incident history")
 
 
 def verify_incidents(coordinator: Visitor, reference: str) -> None:
     coordinator.open_task(reference, "Verify the incident history")
-    coordinator.add("Add a verified incident")
-    coordinator.fill_date("verified_incidents-0-occurred_on", TODAY - timedelta(days=27))
-    coordinator.fill_date("verified_incidents-0-reported_on", TODAY - timedelta(days=26))
-    coordinator.fill("verified_incidents-0-reported_to", "police")
+    # The form starts with the application's incidents: the coordinator corrects, not retypes.
+    assert coordinator.page.input_value("[name='verified_incidents-0-description']") == \
+        "Shouting and banging on the door at night."
+    assert coordinator.page.input_value("select[name='verified_incidents-0-reported_to']") == "police"
+    assert coordinator.page.input_value("select[name='verified_incidents-1-reported_to']") == "council"
+    assert coordinator.page.is_checked("input[name='verified_incidents-1-hate'][value='yes']")
+    assert "Exampleshire Police" in coordinator.page.locator(".app-task-context").inner_text()
     coordinator.fill("verified_incidents-0-reference", "CAD-1234")
-    coordinator.fill("verified_incidents-0-description", "Shouting and banging on the door at night.")
     coordinator.choose("verified_incidents-0-hate", "no")
-    coordinator.add("Add another verified incident")
-    coordinator.fill_date("verified_incidents-1-occurred_on", TODAY - timedelta(days=10))
-    coordinator.fill_date("verified_incidents-1-reported_on", TODAY - timedelta(days=9))
-    coordinator.fill("verified_incidents-1-reported_to", "council")
-    coordinator.fill("verified_incidents-1-description", "Racist abuse shouted in the street.")
-    coordinator.choose("verified_incidents-1-hate", "yes")
     coordinator.fill("verification_notes", "Both confirmed from police and council records.")
-    coordinator.submit().completed("Verify the incident history")
+    coordinator.submit("Confirm the verified incidents").completed("Verify the incident history")
 
 
 def test_a_case_from_phone_application_to_closure(site):
@@ -150,7 +146,7 @@ def test_a_case_from_phone_application_to_closure(site):
     verify_incidents(coordinator, reference)
     coordinator.open_task(reference, "Confirm the threshold decision")
     coordinator.choose("decision", "confirm")
-    coordinator.submit().completed("Confirm the threshold decision")
+    coordinator.submit("Confirm the decision").completed("Confirm the threshold decision")
     assert "The threshold was met" in coordinator.main_text()
 
     coordinator.open_task(reference, "Arrange the panel")
@@ -160,14 +156,14 @@ def test_a_case_from_phone_application_to_closure(site):
     coordinator.fill("chair_email", "chair@demo.test")
     coordinator.choose("panel_agencies", "police")
     coordinator.choose("panel_agencies", "council")
-    coordinator.submit().completed("Arrange the panel")
+    coordinator.submit("Arrange the panel").completed("Arrange the panel")
 
     for partner, held in ((police, "1"), (council, "0")):
         partner.open_task(reference, "Submit the agency case summary")
         partner.fill("summary", "Our involvement so far, in plain English.")
         partner.fill("incidents_held", held)
         partner.fill("actions_taken", "A visit and a warning letter.")
-        partner.submit().completed("Submit the agency case summary")
+        partner.submit("Send the case summary").completed("Submit the agency case summary")
 
     # The applicant's side is not part of these pages: the impact statement comes by command.
     impact = Walker(service, reference).ready("impact_statement")
@@ -184,13 +180,13 @@ def test_a_case_from_phone_application_to_closure(site):
     chair.fill("actions-0-owner", "PC Evans")
     chair.fill_date("actions-0-due", TODAY + timedelta(days=28))
     chair.fill("follow_up_working_days", "30")
-    chair.submit().completed("Record the panel outcome")
+    chair.submit("Record the panel outcome").completed("Record the panel outcome")
     assert stage_of(site, reference) == "action_delivery"
 
     police.open_task(reference, "Update the action")
     police.choose("status", "completed")
     police.fill("progress_note", "Visited with the council on Tuesday.")
-    police.submit().completed("Update the action")
+    police.submit("Send the update").completed("Update the action")
     action = police.page.locator("main table tbody tr").filter(has_text="Joint visit to the neighbour")
     assert action.locator(".govuk-tag").inner_text().strip() == "Completed"
 
@@ -202,7 +198,7 @@ def test_a_case_from_phone_application_to_closure(site):
     coordinator.open_task(reference, "Follow up with the victim")
     coordinator.choose("outcome", "close")
     coordinator.fill("victim_feedback", "Much better: it has been quiet since the visit.")
-    coordinator.submit().completed("Follow up with the victim")
+    coordinator.submit("Record the follow-up").completed("Follow up with the victim")
     assert coordinator.heading() == f"Case {reference} Closed"
     assert coordinator.page.locator("main .govuk-caption-l").inner_text().strip() == "Closed"
     assert stage_of(site, reference) == "closed"
@@ -260,7 +256,7 @@ def test_keyboard_only_form_with_errors_that_lead_to_their_fields(site):
     assert outline != "none", "the focused field shows where the focus is"
     keys.type("Too short")
     keys.press("Tab")
-    assert person.focused()["tag"] == "button" and person.focused()["text"] == "Submit"
+    assert person.focused()["tag"] == "button" and person.focused()["text"] == "Confirm the decision"
     person.navigates(lambda: keys.press("Enter"))
 
     error_link = expect_error_summary(person, "#override_reason")
@@ -273,7 +269,7 @@ def test_keyboard_only_form_with_errors_that_lead_to_their_fields(site):
     keys.press("Control+End")
     keys.type(": the victim is disabled and lives alone.")
     keys.press("Tab")
-    assert person.focused()["text"] == "Submit"
+    assert person.focused()["text"] == "Confirm the decision"
     person.navigates(lambda: keys.press("Enter"))
 
     person.completed("Confirm the threshold decision")

@@ -458,3 +458,38 @@ def test_export_then_import_makes_a_draft_and_unsafe_archives_are_refused(owner,
     assert not_zip.status_code == 422 and "not a zip file" in text_of(not_zip)
     nothing = owner.post("/studio/import", data={}, content_type="multipart/form-data")
     assert nothing.status_code == 422 and "Choose a .zip file" in text_of(nothing)
+
+
+# ----- what a form's button says, and what it shows beside it ----------------------------------------
+def test_the_form_page_edits_what_the_button_says(owner, service, draft_id):
+    editor = f"/studio/drafts/{draft_id}/forms/follow_up.json"
+    shown = page(owner.get(editor))
+    assert shown.get_element_by_id("submit").get("value") == "Record the follow-up"
+    assert " ".join(shown.cssselect(".app-form-preview button")[0].text_content().split()) == "Record the follow-up"
+
+    too_long = owner.post(f"{editor}/submit", data={"submit": "Record " * 12, "lock_version": "0"})
+    assert too_long.status_code == 422 and error_links(too_long) == ["#submit"]
+    assert page(too_long).get_element_by_id("submit").get("value") == ("Record " * 12)  # what was typed is kept
+    assert "60 characters or fewer" in text_of(too_long)
+
+    assert owner.post(f"{editor}/submit", data={"submit": "Record the talk with the victim",
+                                                "lock_version": "0"}).status_code == 302
+    assert json.loads(draft_files(service, draft_id)["forms/follow_up.json"])["x-ui"]["submit"] == \
+        "Record the talk with the victim"
+    assert owner.post(f"{editor}/submit", data={"submit": "  ", "lock_version": "1"}).status_code == 302
+    assert "submit" not in json.loads(draft_files(service, draft_id)["forms/follow_up.json"])["x-ui"]
+    assert page(owner.get(editor)).cssselect(".app-form-preview button")[0].text_content().strip() == \
+        "Complete the task"  # no words of its own: the task page's default
+
+
+def test_the_json_page_refuses_a_context_the_task_page_cannot_show(owner, service, draft_id):
+    editor = f"/studio/drafts/{draft_id}/forms/follow_up.json/json"
+    schema = json.loads(draft_files(service, draft_id)["forms/follow_up.json"])
+    schema["x-ui"]["context"].append({"kind": "gossip", "title": "Rumours"})
+    schema["x-ui"]["prefill"] = {"victim_feedback": "victim statement!"}
+    refused = owner.post(editor, data={"text": json.dumps(schema, indent=2), "lock_version": "0"})
+    assert refused.status_code == 422
+    said = text_of(refused)
+    assert "x-ui.context item 5: kind 'gossip' is not one of data, threshold, timeline, actions, facts" in said
+    assert "x-ui.prefill.victim_feedback must be a path into the task's data" in said
+    assert draft_files(service, draft_id)["forms/follow_up.json"] == shipped_files()["forms/follow_up.json"]

@@ -268,7 +268,7 @@ def test_the_chair_reads_the_victims_statement_and_agency_summaries_beside_the_o
     assert "The victim's statement" in beside and "I dread coming home." in beside
     assert "Wishes to attend" in beside and "Yes" in beside
     assert "Agency case summaries" in beside and "Two visits; a warning letter." in beside
-    assert "POLICE" in beside and "COUNCIL" in beside
+    assert "Exampleshire Police" in beside and "Exampleton District Council" in beside  # agencies by name
 
 
 def test_the_coordinator_sees_earlier_cases_at_the_same_address_while_verifying(app, service):

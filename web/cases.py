@@ -9,7 +9,7 @@ from engine import audit, policy
 from engine.linked import linked_cases
 from engine.models import Case, HumanTask, ProcessVersion
 from engine.queries import case_view, diagram_state, search_cases
-from engine.threshold import shortfalls
+from engine.evidence import explained
 
 from .auth import roles_required
 from .documents import documents_for_page
@@ -65,8 +65,9 @@ def case_page(reference: str):
         view["letters"] = []
         view["history"] = [h for h in view["history"] if h["event"] != "case_viewed"]
     tasks = [t for t in tasks if personal or t.agency == current_user.agency]
+    if view["threshold"]:
+        view["threshold"] = explained(view["threshold"])
     return render_template("case.html", title=f"Case {reference}", case=view, application=application,
-                           shortfalls=shortfalls(view["threshold"]) if view["threshold"] else [],
                            personal=personal, tasks=tasks, stage_words=STAGE_WORDS,
                            timeline=timeline_entries(view["history"], STAGE_WORDS), linked=linked, documents=documents,
                            may_complete=lambda t: policy.may_complete(current_user.actor, t))

@@ -330,6 +330,9 @@ def _make_field(parent: dict, name: str, path: tuple, choices: dict | None) -> _
     labels = {**((ui.get("labels") or {}).get(name) or {}), **(own_ui.get("labels") or {})}
     labels = {str(k): str(v) for k, v in labels.items()}
     given = _choices_for(path, choices)
+    source = own_ui.get("options") or (ui.get("options") or {}).get(name)
+    if given is None and isinstance(source, str) and choices and source in choices:
+        given = [(str(value), str(text)) for value, text in choices[source]]  # x-ui.options: a named list
     always, sometimes = _requirement(parent, name)
     options = item_options = None
     if _type(schema) == "array":
@@ -1135,6 +1138,7 @@ def render_fields(
     *,
     choices: dict[str, list[tuple[str, str]]] | None = None,
     files: FileUploads | None = None,
+    new: bool | None = None,
 ) -> Markup:
     """The HTML of every field of ``schema``, filled from ``values``, with ``errors`` inline.
 
@@ -1145,9 +1149,11 @@ def render_fields(
     ``{key: [(value, text), ...]}`` where key is the field path with indices
     (``"actions/0/agency"``), without them (``"actions/agency"``) or the bare property name
     (``"agency"``), tried in that order. A string field with widget "select" and no choices is
-    shown as a text input.
+    shown as a text input. A field whose ``x-ui.options`` (or its object's ``x-ui.options.<name>``)
+    names a list in ``choices`` (``"agencies"``) offers that list. ``new=True`` says ``values`` are
+    what a new form starts with (``x-ui.prefill``): schema defaults still fill what they leave out.
     """
-    renderer = _Renderer(errors, choices, fresh=values is None, files=files)
+    renderer = _Renderer(errors, choices, fresh=values is None if new is None else new, files=files)
     nodes = renderer.object_children(schema, (), values or {})
     template = _environment().get_template(TEMPLATE)
     return Markup(template.render(nodes=nodes, default_button=renderer.has_lists))

@@ -9,16 +9,17 @@ from sqlalchemy import select
 
 from engine import policy
 from engine.errors import InvalidData, NotAllowed, TaskNotReady
-from engine.models import Agency, Case, HumanTask
+from engine.evidence import task_context, task_prefill
 from engine.linked import linked_cases
+from engine.models import Agency, Case, HumanTask
 from engine.queries import inbox as inbox_query
-from engine.queries import task_context
 from engine.versions import compiled
 
 from .auth import roles_required
 from .cases import STAGE_WORDS
 from .documents import FormFiles, staff_uploader, with_form_errors
 from .formrender import apply_form_action, error_summary, parse_submission, render_fields
+from .timeline import timeline_entries
 
 blueprint = Blueprint("tasks", __name__)
 WORKING_ROLES = ("coordinator", "partner", "chair", "reviewer")
@@ -63,25 +64,41 @@ def _load_task(db, task_id: str) -> tuple[HumanTask, Case]:
 
 
 def _choices(db) -> dict[str, list[tuple[str, str]]]:
+    """The named option lists a form field may offer (`x-ui.options`)."""
     agencies = [(code, name) for code, name in db.execute(select(Agency.code, Agency.name).order_by(Agency.name))]
-    return {"agency": agencies, "panel_agencies": agencies}
+    return {"agencies": agencies}
 
 
-def _render(task, case, schema, values, errors, choices, status=200, *, beside=None):
+SUBMIT_DEFAULT = "Complete the task"
+
+
+def submit_label(schema: dict) -> str:
+    """What the form's button says (`x-ui.submit`), or a plain default."""
+    label = (schema.get("x-ui") or {}).get("submit")
+    return label.strip() if isinstance(label, str) and label.strip() else SUBMIT_DEFAULT
+
+
+def _render(task, case, schema, values, errors, choices, status=200, *, beside=None, new=None):
     """`beside` reads what the page shows next to the form; called only when a page is rendered
     (a successful completion redirects without it)."""
     files = FormFiles(schema, case.id, staff_uploader(current_user))
-    fields = render_fields(schema, values, errors, choices=choices, files=files.shown(values))
+    fields = render_fields(schema, values, errors, choices=choices, files=files.shown(values), new=new)
     return render_template("task.html", title=task.title, task=task, case=case, schema=schema, fields=fields,
                            error_items=error_summary(errors, schema, choices=choices) if errors else None,
                            personal=policy.sees_personal_details(current_user), multipart=files.multipart,
+                           submit=submit_label(schema),
                            **(beside() if beside else {})), status
 
 
 def _beside_the_form(db, task, case, schema) -> dict:
     """What the page shows next to the form: the case data the form names (x-ui.context) and, for
     coordinators, earlier cases linked to this one."""
-    return {"context": task_context(db, task, schema), "stage_words": STAGE_WORDS,
+    context = task_context(db, task, schema, current_user, today=_service().now().date())
+    for item in context:
+        if item["kind"] == "timeline":
+            item["entries"] = timeline_entries(item.pop("history"), STAGE_WORDS)
+    return {"context": context, "stage_words": STAGE_WORDS,
+            "agency_names": dict(db.execute(select(Agency.code, Agency.name)).all()),
             "linked": linked_cases(db, case) if current_user.role == "coordinator" else None}
 
 
@@ -93,6 +110,7 @@ def task_page(task_id: str):
         task, case = _load_task(db, task_id)
         schema = compiled(db, case.process_version_id).forms[task.form]
         choices = _choices(db)
+        prefill = task_prefill(db, task, schema, current_user) if request.method == "GET" else None
         db.expunge_all()
 
     def beside() -> dict:
@@ -101,7 +119,8 @@ def task_page(task_id: str):
 
     render = functools.partial(_render, beside=beside)
     if request.method == "GET":
-        return render(task, case, schema, None, [], choices)  # None: a new form shows the schema's defaults
+        # a new form shows what it declares it starts with (x-ui.prefill), then the schema's defaults
+        return render(task, case, schema, prefill, [], choices, new=True)
     data, form_action = parse_submission(schema, request.form)
     upload_errors = FormFiles(schema, case.id, staff_uploader(current_user)).receive(data)  # stored before completing
     if form_action:

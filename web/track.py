@@ -270,6 +270,7 @@ def _render_task(token, task, schema, values, errors, status=200):
     fields = render_fields(schema, values, errors, files=files.shown(values))
     return render_template("track/task.html", title=task.title, token=token, task=task, schema=schema,
                            due=long_date(task.due), fields=fields,
+                           submit=(schema.get("x-ui") or {}).get("submit") or "Send",
                            error_items=error_summary(errors, schema) if errors else None,
                            multipart=files.multipart), status
 

@@ -16,10 +16,12 @@ from engine.studio.formcheck import load_form, ui_problems
 
 from ..documents import FormFiles, staff_uploader
 from ..formrender import render_fields
+from ..tasks import SUBMIT_DEFAULT
 from ..tasks import _choices as task_page_choices  # the preview offers exactly what the task page offers
 from . import blueprint, conflict, load_draft, require_file, require_open, service, who
 from .bpmnprops import DiagramProperties
-from .formschema import TYPES, EditRefused, add_field, dumps, edit_field, field_of, fields, remove_field
+from .formschema import (TYPES, EditRefused, add_field, dumps, edit_field, field_of, fields, remove_field, set_submit,
+                         submit_text)
 
 ANSWER_KEYS = ("title", "hint", "type", "required", "options", "position")
 
@@ -72,12 +74,33 @@ def _lock(form) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _form_page(current, form: str, schema: dict, *, submit: str, error: str | None = None, status: int = 200):
+    return render_template("studio/form.html", title=f"Form {form}", draft=current, form=form, schema=schema,
+                           fields=fields(schema), used_by=_used_by(current, form), preview=preview(schema),
+                           submit=submit, submit_default=SUBMIT_DEFAULT, submit_error=error,
+                           error_items=[{"text": error, "href": "#submit"}] if error else None), status
+
+
 @blueprint.get("/drafts/<int:draft_id>/forms/<form>")
 def form_editor(draft_id: int, form: str):
     current = load_draft(draft_id)
     schema = _schema(current, form)
-    return render_template("studio/form.html", title=f"Form {form}", draft=current, form=form, schema=schema,
-                           fields=fields(schema), used_by=_used_by(current, form), preview=preview(schema))
+    return _form_page(current, form, schema, submit=submit_text(schema))
+
+
+@blueprint.post("/drafts/<int:draft_id>/forms/<form>/submit")
+def form_submit_text(draft_id: int, form: str):
+    """What the form's button says (x-ui.submit): what the task does, "Confirm the decision"."""
+    current = load_draft(draft_id)
+    schema = _schema(current, form)
+    require_open(current)
+    text = request.form.get("submit", "")
+    try:
+        changed = set_submit(schema, text)
+        return _save(draft_id, form, changed, f"The button of forms/{form} now says "
+                                              f"‘{submit_text(changed) or SUBMIT_DEFAULT}’.")
+    except EditRefused as refused:
+        return _form_page(current, form, schema, submit=text, error=refused.errors[0]["message"], status=422)
 
 
 def _field_page(current, form: str, schema: dict, *, field=None, answers: dict, errors: list[dict],
@@ -89,7 +112,8 @@ def _field_page(current, form: str, schema: dict, *, field=None, answers: dict, 
     heading = f"Change ‘{field.title}’" if field else "Add a field"
     return render_template("studio/field.html", title=heading, draft=current, form=form, field=field,
                            answers=answers, errors=by_field, error_items=items or None, types=TYPES,
-                           count=len(fields(schema)) + (0 if field else 1), preview=preview(shown)), status
+                           count=len(fields(schema)) + (0 if field else 1), preview=preview(shown),
+                           preview_submit=submit_text(shown) or SUBMIT_DEFAULT), status
 
 
 @blueprint.route("/drafts/<int:draft_id>/forms/<form>/fields/<field_name>", methods=["GET", "POST"])

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.studio.dmncheck import reserved_names
-from engine.studio.formcheck import load_form, ui_problems
+from engine.studio.formcheck import SUBMIT_MAX, load_form, ui_problems
 
 TYPES = {
     "text": "Text (one line)",
@@ -349,6 +349,26 @@ def _set_widget(schema: dict, name: str, kind: str | None, before: str | None) -
             prop["maxLength"] = SHORT_TEXT
     if not widgets:
         ui.pop("widgets", None)
+
+
+def submit_text(schema: dict) -> str:
+    """What the form's button says now (`x-ui.submit`); empty when the task page's default is used."""
+    text = (schema.get("x-ui") or {}).get("submit")
+    return text if isinstance(text, str) else ""
+
+
+def set_submit(schema: dict, text: str) -> dict:
+    """The form with its button saying `text` (`x-ui.submit`); empty text goes back to the default."""
+    changed = copy.deepcopy(schema)
+    ui = changed.setdefault("x-ui", {})
+    text = " ".join((text or "").split())
+    if not text:
+        ui.pop("submit", None)
+        return _checked(changed, [])
+    if len(text) > SUBMIT_MAX:
+        raise EditRefused([{"field": "submit", "message": f"The button text must be {SUBMIT_MAX} characters or fewer"}])
+    ui["submit"] = text
+    return _checked(changed, [])
 
 
 def _checked(schema: dict, errors: list[dict]) -> dict:
