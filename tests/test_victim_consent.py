@@ -154,6 +154,8 @@ def test_the_tracking_page_never_offers_or_takes_the_consent_answer(service):
     assert shown.status_code == 200
     assert task.id not in shown.get_data(as_text=True)
     assert "Confirm the victim" not in text_of(shown)
+    assert "waiting for the victim to tell us" in text_of(shown)  # what is happening, in plain words
+    assert "by 16 March 2026" in text_of(shown)
     assert client.get(f"{track}/tasks/{task.id}").status_code == 404
     answered = client.post(f"{track}/tasks/{task.id}", data={"consent": "given"})
     assert answered.status_code == 404

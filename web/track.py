@@ -51,6 +51,7 @@ STAGE_WORDS = {
 # listed here shows as "We are working on your case", so nothing internal ever reaches the page.
 STEP_WORDS = {
     "victim_consent": "We are waiting for the victim to tell us whether they agree to the case review.",
+    "obtain_consent": "We are asking the victim whether they agree to the case review.",
     "provide_incident_history": "The agencies involved are telling us what reports they hold and what they "
                                 "have already done.",
     "verify_incidents": "We are checking the agencies' reports against your application.",
@@ -74,6 +75,8 @@ STEP_WORDS = {
 TIMER_WORDS = {
     "consent_deadline": "If the victim has not told us by {date} that they agree, the application will be "
                         "withdrawn.",
+    "obtain_consent_deadline": "If the victim has not told us by {date} that they agree, the application will be "
+                               "withdrawn.",
     "impact_deadline": "The panel meets on {date}.",
     "summary_deadline": "The panel meets on {date}.",
     "follow_up_due": "We will contact you around {date} to see how things are.",
