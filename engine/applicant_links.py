@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, and_, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from SpiffWorkflow.util.task import TaskState
 
 from . import audit
 from .letters import render, variables_used
 from .models import Base, Case, HumanTask, OutboxMessage, UTCDateTime
+from .policy import LEGACY_CONSENT_FORM  # an old version's consent task (applicant lane)
 from .versions import compiled, latest_version
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 TRACK, CONSENT = "track", "consent"
 PURPOSES = (TRACK, CONSENT)
-CONSENT_FORM = "victim_consent.json"  # the applicant-lane task a consent link answers
+VICTIM_ROLE = "victim"  # the lane whose task a consent link answers (lanes name roles)
 LINK_EMAIL = "track_link"  # the email that carries a link asked for again at /track
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
@@ -136,11 +137,15 @@ def case_for_token(db: Session, token: str, now: datetime, purpose: str = TRACK)
 
 
 def consent_task(db: Session, case: Case | None) -> HumanTask | None:
-    """The waiting consent task of the case, if any."""
+    """The waiting task a consent link answers: the case's victim-lane task (in a case of a
+    version from before the victim's lane, its applicant-lane consent task), if any."""
     if case is None or case.status != "open":
         return None
-    return db.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.role == "applicant",
-                                             HumanTask.form == CONSENT_FORM))
+    return db.scalar(select(HumanTask).where(
+        HumanTask.case_id == case.id,
+        or_(HumanTask.role == VICTIM_ROLE,
+            and_(HumanTask.role == "applicant", HumanTask.form == LEGACY_CONSENT_FORM)))
+        .order_by(HumanTask.created_at).limit(1))
 
 
 def mark_used(db: Session, link_id: int, now: datetime) -> None:
@@ -171,14 +176,17 @@ def _day(moment: datetime) -> str:
 # ----- links in letters (called by the runtime while it writes a letter) ------------------------
 
 def links_for_letter(run: "CaseRun", template: str, role: str, address: str) -> dict[str, str]:
-    """The link variables the letter's template asks for, each a fresh link for this letter."""
+    """The link variables the letter's template asks for, each a fresh link for this letter.
+    A consent link only ever goes in a letter to the victim, a tracking link only in one to the
+    applicant: whoever applied for someone else can never answer for them."""
     wanted = variables_used(run.version.letters.get(template, ""))
-    if role not in ("applicant", "victim") or not wanted & {"track_url", "consent_url"}:
+    if role not in ("applicant", VICTIM_ROLE) or not wanted & {"track_url", "consent_url"}:
         return {}
     settings: LinkSettings = getattr(run, "link_settings", None) or LinkSettings.from_env()
     now = run.clock.now()
     context: dict[str, str] = {}
-    if "consent_url" in wanted and _consent_waiting(run):
+    consent_for = VICTIM_ROLE if run.case.route != "victim" else None
+    if "consent_url" in wanted and role == consent_for and _consent_waiting(run):
         deadline = consent_deadline(run) or now + timedelta(days=settings.days)
         token = issue_link(run.db, run.case, CONSENT, now, sent_to=address, expires_at=deadline)
         context.update(consent_url=settings.url(CONSENT, token), link_expires_on=_day(deadline))
@@ -189,11 +197,20 @@ def links_for_letter(run: "CaseRun", template: str, role: str, address: str) -> 
     return context
 
 
+def _consent_lane(run: "CaseRun") -> str:
+    has_lane = any(getattr(task_spec, "lane", None) == VICTIM_ROLE
+                   for spec, _subs in run.version.specs.values() for task_spec in spec.task_specs.values())
+    return VICTIM_ROLE if has_lane else "applicant"
+
+
 def _ready_consent_tasks(run: "CaseRun"):
+    lane = _consent_lane(run)
     for workflow in run.loaded_workflows():
         for task in workflow.get_tasks(state=TaskState.READY):
-            properties = task.task_spec.extensions.get("properties", {}) if task.task_spec.manual else {}
-            if properties.get("formJsonSchemaFilename") == CONSENT_FORM:
+            if not task.task_spec.manual or task.task_spec.lane != lane:
+                continue
+            properties = task.task_spec.extensions.get("properties", {})
+            if lane == VICTIM_ROLE or properties.get("formJsonSchemaFilename") == LEGACY_CONSENT_FORM:
                 yield task
 
 
@@ -203,20 +220,9 @@ def _consent_waiting(run: "CaseRun") -> bool:
 
 def consent_deadline(run: "CaseRun") -> datetime | None:
     """When the consent task is interrupted by its timer: the earliest cancelling timer attached to it."""
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+    from .runtime import waiting_deadline
 
-    from .runtime import _timer_due
-
-    dues = []
-    for task in _ready_consent_tasks(run):
-        for sibling in task.parent.children if task.parent else []:
-            spec = sibling.task_spec
-            if (sibling is not task and sibling.state == TaskState.WAITING and getattr(spec, "cancel_activity", False)
-                    and isinstance(getattr(spec, "event_definition", None), TimerEventDefinition)):
-                due = _timer_due(sibling)
-                if due is not None:
-                    dues.append(due)
-    return min(dues) if dues else None
+    return waiting_deadline(run, lane=_consent_lane(run))
 
 
 # ----- a new link by email, asked for at /track -------------------------------------------------

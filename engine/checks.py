@@ -17,7 +17,7 @@ from .sandbox import UnsafeScript, check_source
 if TYPE_CHECKING:
     from .versions import CompiledVersion
 
-ROLES = ("coordinator", "partner", "chair", "reviewer", "applicant")
+ROLES = ("coordinator", "partner", "chair", "reviewer", "applicant", "victim")
 _LETTER_CALL = re.compile(r"""\b(?:send_letter|notify_agency)\((?:[^,()]*,\s*)?["']([a-z0-9_]+)["']""")
 
 

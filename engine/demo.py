@@ -55,8 +55,11 @@ def _demo_cases(service: CaseReview) -> list[str]:
     # 1. Just received: partners are asked for their incident history.
     made.append(service.apply(application(today, name="Jordan Lee", postcode="EX1 1AA",
                                           reported_to="housing"))["reference"])
-    # 2. Third party: waiting for the victim's consent.
-    made.append(service.apply(application(today, third_party=True, name="Mary Jones", postcode="EX2 2BB"))["reference"])
+    # 2. Third party: waiting for the victim's consent. Mary has no email, so the coordinator asks
+    #    her by phone or letter (a letter has gone to her address; her carer is told, without a link).
+    made.append(service.apply(application(today, third_party=True, name="Mary Jones", postcode="EX2 2BB",
+                                          victim_contact={"phone": "01632 960222", "preferred_contact": "phone",
+                                                          "address": "4 Mill Lane, Exampleton"}))["reference"])
     # 3. Histories in: the coordinator verifies them.
     ref = service.apply(application(today, name="Chris Patel", postcode="EX3 3CC", reported_to="housing"))["reference"]
     Walker(service, ref).provide_histories()

@@ -57,7 +57,8 @@ def recipient_lines(db: Session, message: OutboxMessage, case: Case | None) -> t
     if not message.recipient.startswith("post:"):
         return (name, message.recipient)
     lines = [name, *_postal_lines(message.recipient[len("post:"):])]
-    postcode = ((application.get("applicant") or {}).get("postcode") or "").strip()
+    person = "victim" if role == "victim" else "applicant"  # never the applicant's postcode on the victim's letter
+    postcode = ((application.get(person) or {}).get("postcode") or "").strip()
     if postcode and postcode.replace(" ", "").upper() not in "".join(lines).replace(" ", "").upper():
         lines.append(postcode)
     return tuple(lines)

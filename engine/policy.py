@@ -5,6 +5,10 @@ from typing import TYPE_CHECKING
 
 from .errors import NotAllowed
 
+# Versions published before the victim had a lane put the victim's consent task, with this form,
+# in the applicant's lane. It is still the victim's answer: only their consent link may give it.
+LEGACY_CONSENT_FORM = "victim_consent.json"
+
 if TYPE_CHECKING:
     from .models import HumanTask
     from .service import Actor
@@ -12,9 +16,21 @@ if TYPE_CHECKING:
 STAFF_ROLES = ("coordinator", "partner", "chair", "reviewer", "owner", "admin")
 
 
+# Lanes answered by people without accounts, each through their own private link only: the
+# applicant's tracking link (and `--applicant`), the victim's consent link. Neither may answer
+# the other's tasks, and no staff account may answer either.
+PERSON_ROLES = ("applicant", "victim")
+
+
 def may_complete(actor: "Actor", task: "HumanTask") -> bool:
+    if task.role == "applicant" and task.form == LEGACY_CONSENT_FORM:
+        return actor.is_victim  # an old version's consent task, drawn in the applicant's lane
     if task.role == "applicant":
         return actor.is_applicant
+    if task.role == "victim":
+        return actor.is_victim
+    if actor.is_applicant or actor.is_victim:
+        return False
     user = actor.user
     if user is None or not user.active or user.role != task.role:
         return False
@@ -28,6 +44,9 @@ def require_may_complete(actor: "Actor", task: "HumanTask") -> None:
         return
     if task.role == "partner":
         raise NotAllowed(f"task {task.id} is for a {task.agency} officer; {actor.name} may not complete it")
+    if task.role == "victim" or (task.role == "applicant" and task.form == LEGACY_CONSENT_FORM):
+        raise NotAllowed(f"task {task.id} is the victim's own answer, given only through the private link in "
+                         f"the letter to the victim; {actor.name} may not complete it")
     raise NotAllowed(f"task {task.id} is for the {task.role}; {actor.name} may not complete it")
 
 

@@ -23,7 +23,7 @@ from . import applicant_links
 from . import threshold as threshold_rules
 from .clock import Clock
 from .errors import CaseReviewError
-from .letters import render
+from .letters import render, variables_used
 from .models import Action, Agency, Case, CaseAgency, HumanTask, OutboxMessage, Timer, WorkflowInstance
 from .sandbox import RestrictedEnvironment, SandboxedScriptEngine, ScriptLimitExceeded
 from .versions import CompiledVersion
@@ -33,7 +33,7 @@ from .workdays import add_working_days, months_before, to_date
 _current_data: contextvars.ContextVar[dict] = contextvars.ContextVar("casereview_task_data")
 
 STATUSES = ("open", "closed", "withdrawn")
-ROLES = ("coordinator", "partner", "chair", "reviewer", "applicant")
+ROLES = ("coordinator", "partner", "chair", "reviewer", "applicant", "victim")
 
 # Guard against SpiffWorkflow's silent depth limit (spiffworkflow.md §10): fail loudly well before it.
 MAX_TREE_DEPTH = 800
@@ -287,18 +287,32 @@ class CaseRun:
         effects.close = None
 
     def _recipient(self, to: str, data: dict) -> tuple[str, str]:
-        applicant = data.get("applicant") or {}
+        """(recipient role, address) of a letter. A person's letter goes by post when they asked
+        for post and gave an address, else to their email, else by post. The victim's letters
+        go to the victim's own details (the applicant's only when they are the same person);
+        a victim with neither email nor address gets nothing written to the applicant: the
+        letter goes to the coordinator, to pass on by phone."""
         if to in ("applicant", "victim"):
-            by_post = f"post:{applicant.get('address') or 'address not given'}"
-            if applicant.get("preferred_contact") == "post" and applicant.get("address"):
-                return to, by_post  # they asked for letters on paper
-            return to, applicant.get("email") or self.case.applicant_email or by_post
+            applicant = data.get("applicant") or {}
+            if to == "applicant" or self.case.route == "victim":
+                return to, self._personal_address(applicant, self.case.applicant_email)
+            victim = data.get("victim") or {}
+            if not (victim.get("email") or victim.get("address")):
+                return "coordinator", self.coordinator_email
+            return to, self._personal_address(victim, None)
         if to == "coordinator":
             return "coordinator", self.coordinator_email
         agency = self.db.scalar(select(Agency).where(Agency.code == to))
         if agency is None:
             return f"agency:{to}", f"{to}@agency.invalid"
         return f"agency:{to}", agency.email or f"{to}@agency.invalid"
+
+    @staticmethod
+    def _personal_address(person: dict, email_on_file: str | None) -> str:
+        by_post = f"post:{person.get('address') or 'address not given'}"
+        if person.get("preferred_contact") == "post" and person.get("address"):
+            return by_post  # they asked for letters on paper
+        return person.get("email") or email_on_file or by_post
 
     def involve(self, agency: str) -> None:
         """An agency asked to act on the case may see it from then on."""
@@ -310,6 +324,9 @@ class CaseRun:
         context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage}}
         role, address = self._recipient(to, data)
         context.update(applicant_links.links_for_letter(self, template, role, address))  # only ever in the letter
+        if "reply_by" in variables_used(self.version.letters.get(template, "")):
+            due = waiting_deadline(self)
+            context["reply_by"] = long_date(due) if due else ""
         letter = render(self.version.letters, template, context)
         self.db.add(OutboxMessage(case_id=self.case.id, template=template, recipient=address, recipient_role=role,
                                   subject=letter.subject, body=letter.body, created_at=self.clock.now(), attempts=0))
@@ -421,6 +438,31 @@ def _timer_due(task) -> datetime | None:
     else:
         due = TimerEventDefinition.get_datetime(str(value))
     return due.astimezone(timezone.utc) if due.tzinfo else due.replace(tzinfo=timezone.utc)
+
+
+def waiting_deadline(run: CaseRun, lane: str | None = None) -> datetime | None:
+    """When the work now waiting times out: the earliest cancelling timer attached to a ready
+    user task (of `lane`, if given) in the instances this command has loaded. A letter written
+    as a task starts gets that task's deadline, whatever the diagram's timer says."""
+    dues = []
+    for workflow in run.loaded_workflows():
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if not task.task_spec.manual or (lane is not None and task.task_spec.lane != lane):
+                continue
+            for sibling in task.parent.children if task.parent else []:
+                spec = sibling.task_spec
+                if (sibling is not task and sibling.state == TaskState.WAITING
+                        and getattr(spec, "cancel_activity", False)
+                        and isinstance(getattr(spec, "event_definition", None), TimerEventDefinition)):
+                    due = _timer_due(sibling)
+                    if due is not None:
+                        dues.append(due)
+    return min(dues) if dues else None
+
+
+def long_date(moment: date | datetime) -> str:
+    """GOV.UK style: 16 March 2026."""
+    return f"{moment.day} {moment.strftime('%B %Y')}"
 
 
 def _tree_depth(workflow: BpmnWorkflow) -> int:

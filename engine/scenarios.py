@@ -10,18 +10,21 @@ from sqlalchemy import select
 from .accounts import require_user
 from .errors import CaseReviewError
 from .models import Case, HumanTask
-from .service import APPLICANT, Actor, CaseReview
+from .service import APPLICANT, VICTIM, Actor, CaseReview
 
 
 def application(received_on: date, *, third_party: bool = False, hate: bool = False, incidents: int = 3,
                 name: str = "Alex Morgan", postcode: str = "AB1 2CD", reported_to: str = "police",
                 preferred_contact: str | None = None, communication_needs: list[str] | None = None,
                 interpreter_language: str | None = None,
-                other_communication_needs: str | None = None) -> dict[str, Any]:
+                other_communication_needs: str | None = None,
+                victim_contact: dict[str, str] | None = None) -> dict[str, Any]:
     """An application whose incidents meet the ASB rule (3 occasions, the last reported a week ago)
     unless `incidents` < 3; `hate` marks the last one as hate-motivated. The contact preference
     and communication needs are left out unless given (`communication_needs` lists
-    interpreter, large_print, easy_read, bsl, other; the first and last need their detail)."""
+    interpreter, large_print, easy_read, bsl, other; the first and last need their detail).
+    A third party's victim gets their own email and phone unless `victim_contact` says otherwise
+    (e.g. {"phone": ..., "address": ...} for a victim without email)."""
     items = []
     for number in range(incidents):
         occurred = received_on - timedelta(days=7 + 20 * (incidents - 1 - number))
@@ -47,9 +50,13 @@ def application(received_on: date, *, third_party: bool = False, hate: bool = Fa
                        ("other_communication_needs", other_communication_needs)):
         if value is not None:
             applicant[key] = value
+    victim = {}
+    if third_party:
+        victim = dict(victim_contact) if victim_contact is not None else {
+            "email": "victim@example.org", "phone": "01632 960111"}
     return {
         "applicant": applicant,
-        "victim": {"type": "individual", "name": name, "postcode": postcode},
+        "victim": {"type": "individual", "name": name, "postcode": postcode, **victim},
         "incidents": items,
         "impact": "I cannot sleep and I am afraid to leave my home.",
         "received_on": received_on.isoformat(),
@@ -66,6 +73,8 @@ class Walker:
     def actor_for(self, task: HumanTask) -> Actor:
         if task.role == "applicant":
             return APPLICANT
+        if task.role == "victim":
+            return VICTIM  # as by the consent link in the victim's letter
         email = f"{task.agency}@demo.test" if task.role == "partner" else f"{task.role}@demo.test"
         with self.service.sessions() as db:
             user = require_user(db, email)

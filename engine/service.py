@@ -37,7 +37,8 @@ ALWAYS_INVOLVED = ("police", "council")
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a user's email, 'applicant', or 'system' (timers)."""
+    """Who is acting: a user's email, 'applicant', 'victim' (only through the consent link in a
+    letter to the victim) or 'system' (timers)."""
 
     name: str
     user: User | None = None
@@ -46,9 +47,14 @@ class Actor:
     def is_applicant(self) -> bool:
         return self.name == "applicant"
 
+    @property
+    def is_victim(self) -> bool:
+        return self.name == "victim"
+
 
 SYSTEM = Actor("system")
 APPLICANT = Actor("applicant")
+VICTIM = Actor("victim")
 
 
 class CaseReview:
@@ -203,7 +209,8 @@ class CaseReview:
             # documents named by the form must be this case's own (the applicant's, for the applicant)
             document_problems = documents.reference_problems(
                 db, case.id, run.version.forms[task_row.form], data,
-                allowed=(lambda d: d.uploaded_by == documents.APPLICANT) if actor.is_applicant else None)
+                allowed=(lambda d: d.uploaded_by == documents.APPLICANT) if actor.is_applicant
+                else (lambda d: False) if actor.is_victim else None)
             if document_problems:
                 raise InvalidData(document_problems)
             instance = db.get(WorkflowInstance, task_row.instance_id)

@@ -115,11 +115,11 @@ def answer_incident(person: Visitor, index: int, occurred: date, reported_to: st
 
 
 def answer_contact(person: Visitor, name: str, email: str) -> None:
-    assert person.heading() == "Your name and contact details"
+    assert person.heading() == "What are your name and contact details?"
     type_into(person, "#name", name)
     type_into(person, "#email", email)
     follow(person, CONTINUE)
-    assert person.heading() == "How we contact you"
+    assert person.heading() == "How would you like us to contact you?"
     choose(person, "preferred_contact", "email")
     person.page.keyboard.press("Tab")
     assert person.focused()["id"] == "email" and person.focused()["value"] == email, \
@@ -162,20 +162,20 @@ def test_a_victim_applies_by_keyboard_on_a_phone(site):
     follow(person, "a.govuk-button--start")
 
     # Continuing without an answer: the error summary leads to the question.
-    assert person.heading() == "About this application"
+    assert person.heading() == "Who are you applying for?"
     follow(person, CONTINUE)
     expect_error_summary(person, "#relationship_to_victim")
     keys.press("Space")  # the first option, "Myself", now has the focus
     assert person.page.is_checked("input[name=relationship_to_victim][value=self]")
     follow(person, CONTINUE)
 
-    assert person.heading() == "About the victim"
+    assert person.heading() == "Are you applying as a person, or for a business or group?"  # never "About the victim"
     choose(person, "type", "individual")
     type_into(person, "#postcode", "EX1 1AA")
     follow(person, CONTINUE)
     answer_contact(person, "Robin Victim", "robin@example.org")
 
-    assert person.heading() == "Help to communicate with us"
+    assert person.heading() == "Do you need any help to communicate with us?"
     tick(person, "input[name=communication_needs][value=interpreter]")
     keys.press("Tab")
     assert person.focused()["id"] == "interpreter_language", "the language is asked under the ticked option"
@@ -184,14 +184,14 @@ def test_a_victim_applies_by_keyboard_on_a_phone(site):
     person.checked()  # the page with its reveal open meets WCAG too
     follow(person, CONTINUE)
 
-    assert person.heading() == "The incidents you reported"
+    assert person.heading() == "Which incidents have you reported?"
     answer_incident(person, 0, TODAY - timedelta(days=40), "police", "no")
     follow(person, "button[value='add:incidents']")
     assert person.page.input_value("#incidents-0-description") == "Shouting and banging at the door, time 1."
     answer_incident(person, 1, TODAY - timedelta(days=6), "council", "no")
     follow(person, CONTINUE)
 
-    assert person.heading() == "The impact on the victim"
+    assert person.heading() == "How is the behaviour affecting you?"
     type_into(person, "#impact", "I cannot sleep and I am afraid to go out.")
     follow(person, CONTINUE)
 
@@ -233,10 +233,15 @@ def test_a_third_party_applies_and_the_victim_consents_by_the_letters_link(site)
     type_into(helper, "#name", "Pat Victim")
     type_into(helper, "#postcode", "EX2 2BB")
     follow(helper, CONTINUE)
+    assert helper.heading() == "How can we contact the victim?"
+    follow(helper, CONTINUE)
+    expect_error_summary(helper, "#email")  # at least one way to reach the victim
+    type_into(helper, "#email", "pat@example.org")
+    follow(helper, CONTINUE)
     answer_contact(helper, "Sam Helper", "sam@example.org")
     tick(helper, "input[name=communication_needs][value=none]")
     follow(helper, CONTINUE)
-    assert helper.heading() == "The victim’s agreement"
+    assert helper.heading() == "Has the victim agreed to this application?"
     choose(helper, "consent_confirmed", "yes")
     follow(helper, CONTINUE)
     answer_incident(helper, 0, TODAY - timedelta(days=10), "police", "yes")
@@ -250,6 +255,11 @@ def test_a_third_party_applies_and_the_victim_consents_by_the_letters_link(site)
     with site.service.sessions() as db:
         assert case_view(db, reference)["stage"] == "consent"
 
+    sent = {str(letter["Subject"]).split(" (")[0].split("?")[0]: letter for letter in outbox_letters(site)}
+    assert str(sent["Do you agree to an ASB case review"]["To"]) == "pat@example.org"  # the victim's own address
+    told = sent["We have asked the victim to agree to your ASB case review application"]
+    assert str(told["To"]) == "sam@example.org"
+    assert "/consent/" not in told.get_body(preferencelist=("plain",)).get_content()  # never the victim's link
     victim = on_a_phone(site, "victim")
     victim.open(link_in_letter(site, "Do you agree to an ASB case review?", "consent"))
     assert victim.heading() == "Do you agree to an ASB case review?"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from engine import application_drafts
 from engine.application_drafts import ApplicationDraft
 from engine.errors import InvalidData
-from engine.models import Case
+from engine.models import Case, HumanTask
 from engine.queries import case_view
 from engine.scenarios import application
 from engine.worker import run_pass
@@ -61,14 +61,20 @@ def count_cases(service) -> int:
 
 
 NEEDS = {"communication_needs": ["interpreter", "large_print"], "interpreter_language": "Polish"}
+VICTIM_CONTACT = {"email": "pat@example.org", "phone": "", "address": "3 Green Lane, Exampleton",
+                  "preferred_contact": "email"}
 
 
 def fill_in(client, *, third_party=False, incidents=3, hate=False, needs=None):
     """Answer every page; return the location after the last one (check your answers)."""
     assert post_ok(client, "/apply/who", {"relationship_to_victim": "family" if third_party else "self"}) \
         == "/apply/victim"
-    assert post_ok(client, "/apply/victim", {"type": "individual", "name": "Pat Victim" if third_party else "",
-                                             "postcode": "EX1 1AA"}) == "/apply/contact"
+    if third_party:
+        assert post_ok(client, "/apply/victim", {"type": "individual", "name": "Pat Victim",
+                                                 "postcode": "EX1 1AA"}) == "/apply/victim-contact"
+        assert post_ok(client, "/apply/victim-contact", VICTIM_CONTACT) == "/apply/contact"
+    else:
+        assert post_ok(client, "/apply/victim", {"type": "individual", "postcode": "EX1 1AA"}) == "/apply/contact"
     assert post_ok(client, "/apply/contact", {"name": "Robin Applicant", "email": "robin@example.org",
                                               "phone": "01632 960001", "address": "", "postcode": ""}) \
         == "/apply/preferred-contact"
@@ -97,8 +103,8 @@ def test_every_page_renders(client):
     button = page(start).cssselect("a.govuk-button--start")
     assert button and button[0].get("href") == "/apply/who"
     client.post("/apply/who", data={"relationship_to_victim": "friend"})
-    for name in ("who", "victim", "contact", "preferred-contact", "communication-needs", "consent", "incidents",
-                 "impact"):
+    for name in ("who", "victim", "victim-contact", "contact", "preferred-contact", "communication-needs", "consent",
+                 "incidents", "impact"):
         response = client.get(f"/apply/{name}")
         assert response.status_code == 200, name
         doc = page(response)
@@ -115,6 +121,8 @@ def test_consent_page_is_skipped_for_victims(client):
     client.post("/apply/who", data={"relationship_to_victim": "self"})
     response = client.get("/apply/consent")
     assert response.status_code == 302 and response.headers["Location"] == "/apply/incidents"
+    skipped = client.get("/apply/victim-contact")
+    assert skipped.status_code == 302 and skipped.headers["Location"] == "/apply/contact"
     assert page(client.get("/apply/incidents")).cssselect("a.govuk-back-link")[0].get("href") == \
         "/apply/communication-needs"
 
@@ -226,7 +234,8 @@ def expected_application(*, third_party: bool, incidents: int, hate: bool = Fals
         applicant["consent_confirmed"] = True
     victim = {"type": "individual", "postcode": "EX1 1AA"}
     if third_party:
-        victim["name"] = "Pat Victim"
+        victim.update(name="Pat Victim", email="pat@example.org", address="3 Green Lane, Exampleton",
+                      preferred_contact="email")
     return {"applicant": applicant, "victim": victim, "incidents": items,
             "impact": "We cannot sleep and are afraid to go out."}
 
@@ -255,8 +264,10 @@ def test_change_links_go_back_to_the_page_and_return(client):
     location = post_ok(client, "/apply/contact?change=1", {"name": "Robin Changed", "email": "robin@example.org"})
     assert location == "/apply/check-answers"
     assert "Robin Changed" in text_of(client.get("/apply/check-answers"))
-    # Becoming a third party asks for consent before returning.
-    assert post_ok(client, "/apply/who?change=1", {"relationship_to_victim": "friend"}) == "/apply/consent?change=1"
+    # Becoming a third party asks how to reach the victim and for consent before returning.
+    assert post_ok(client, "/apply/who?change=1", {"relationship_to_victim": "friend"}) == \
+        "/apply/victim-contact?change=1"
+    assert post_ok(client, "/apply/victim-contact?change=1", {"phone": "01632 960002"}) == "/apply/consent?change=1"
     assert post_ok(client, "/apply/consent?change=1", {"consent_confirmed": "true"}) == "/apply/check-answers"
 
 
@@ -580,3 +591,92 @@ def test_sample_applications_can_carry_contact_preference_and_needs(service):
     with pytest.raises(InvalidData) as refused:
         service.apply(application(TODAY, communication_needs=["interpreter"]))
     assert {"field": "applicant/interpreter_language", "message": "is required"} in refused.value.errors
+
+
+# ----- the victim's own contact details, and pages for people applying for themselves -----------
+
+def h1(response) -> str:
+    [heading] = page(response).cssselect("h1")
+    return " ".join(heading.text_content().split())
+
+
+def test_each_question_page_has_the_question_as_its_heading(client):
+    client.post("/apply/who", data={"relationship_to_victim": "friend"})
+    for name, question, one_question in (
+            ("who", "Who are you applying for?", True),
+            ("victim", "Who is the victim?", True),
+            ("victim-contact", "How can we contact the victim?", False),
+            ("contact", "What are your name and contact details?", False),
+            ("preferred-contact", "How would you like us to contact you?", True),
+            ("communication-needs", "Do you need any help to communicate with us?", True),
+            ("consent", "Has the victim agreed to this application?", True),
+            ("impact", "How is the behaviour affecting the victim?", True)):
+        response = client.get(f"/apply/{name}")
+        assert h1(response) == question, name
+        assert page(response).cssselect("title")[0].text_content().startswith(question), name
+        if one_question:  # the legend or label is the heading, not a second copy of it
+            heading = page(response).cssselect("h1")[0]
+            assert heading.getparent().tag in ("legend", "label") or heading.cssselect("label"), name
+
+
+def test_myself_is_never_asked_about_the_victim(client, service):
+    assert fill_in(client) == "/apply/check-answers"
+    victim_page = client.get("/apply/victim")
+    assert h1(victim_page) == "Are you applying as a person, or for a business or group?"
+    assert "About the victim" not in text_of(victim_page)
+    assert not page(victim_page).cssselect("input[name=name]")  # your own name is on the contact page
+    assert h1(client.get("/apply/impact")) == "How is the behaviour affecting you?"
+    check = client.get("/apply/check-answers")
+    headings = [h.text_content() for h in page(check).cssselect("h2.govuk-heading-m")]
+    assert "About the victim" not in headings
+    assert "Applying as A person" in text_of(check) and "Victim’s email" not in text_of(check)
+
+
+def test_a_third_party_must_say_how_to_reach_the_victim_and_nothing_typed_is_lost(client):
+    client.post("/apply/who", data={"relationship_to_victim": "carer"})
+    empty = client.post("/apply/victim-contact", data={"email": "", "phone": "", "address": ""})
+    assert empty.status_code == 422
+    summary = [(a.text_content().strip(), a.get("href")) for a in page(empty).cssselect(".govuk-error-summary a")]
+    assert summary == [("Give at least one way to contact the victim: an email address, a phone number or a postal "
+                        "address", "#email")]
+    wrong = client.post("/apply/victim-contact", data={"email": "pat at example", "phone": "01632 960002",
+                                                      "preferred_contact": "post"})
+    assert wrong.status_code == 422
+    texts = [a.text_content().strip() for a in page(wrong).cssselect(".govuk-error-summary a")]
+    assert "Enter the victim’s postal address" in texts and any("correct format" in t for t in texts)
+    assert page(client.get("/apply/victim-contact")).cssselect("input[name=email]")[0].get("value") == "pat at example"
+    assert page(client.get("/apply/victim-contact")).cssselect("input[name=phone]")[0].get("value") == "01632 960002"
+    fine = client.post("/apply/victim-contact", data={"phone": "01632 960002", "preferred_contact": "phone"})
+    assert fine.status_code == 302 and fine.headers["Location"] == "/apply/contact"
+
+
+def test_check_answers_shows_the_victims_contact_details_with_change_links(client, service):
+    fill_in(client, third_party=True, incidents=1, hate=True)
+    check = client.get("/apply/check-answers")
+    rows = {" ".join(r.cssselect("dt")[0].text_content().split()): r for r in page(check).cssselect(".govuk-summary-list__row")}
+    assert rows["Victim’s email address"].cssselect("dd")[0].text_content().strip() == "pat@example.org"
+    assert rows["Victim’s postal address"].cssselect("dd")[0].text_content().strip() == "3 Green Lane, Exampleton"
+    assert rows["How we contact the victim"].cssselect("dd")[0].text_content().strip() == "Email"
+    for key in ("Victim’s email address", "Victim’s phone number", "Victim’s postal address", "How we contact the victim"):
+        assert rows[key].cssselect("a")[0].get("href") == "/apply/victim-contact?change=1"
+    changed = client.post("/apply/victim-contact?change=1", data={"phone": "01632 960003", "preferred_contact": "phone"})
+    assert changed.headers["Location"] == "/apply/check-answers"
+    client.post("/apply/check-answers")
+    reference = page(client.get("/apply/confirmation")).cssselect(".govuk-panel strong")[0].text_content().strip()
+    with service.sessions() as db:
+        case = db.scalar(select(Case).where(Case.reference == reference))
+        assert case.application["victim"] == {"type": "individual", "name": "Pat Victim", "postcode": "EX1 1AA",
+                                              "phone": "01632 960003", "preferred_contact": "phone"}
+        # no email for the victim: the coordinator asks them by phone
+        assert [t.name for t in db.scalars(select(HumanTask).where(HumanTask.case_id == case.id))] == [
+            "obtain_consent"]
+
+
+def test_changing_to_someone_else_asks_how_to_reach_the_victim(client):
+    fill_in(client)
+    moved = client.post("/apply/who?change=1", data={"relationship_to_victim": "friend"})
+    assert moved.headers["Location"] == "/apply/victim-contact?change=1"
+    after = client.post("/apply/victim-contact?change=1", data={"email": "pat@example.org"})
+    assert after.headers["Location"] == "/apply/consent?change=1"
+    done = client.post("/apply/consent?change=1", data={"consent_confirmed": "true"})
+    assert done.headers["Location"] == "/apply/check-answers"

@@ -23,7 +23,7 @@ from engine.demo import seed_accounts
 from engine.errors import Conflict, TaskNotReady
 from engine.models import AuditEvent, Case, HumanTask, OutboxMessage, Timer, WorkflowInstance
 from engine.scenarios import Walker, application
-from engine.service import APPLICANT, CaseReview
+from engine.service import VICTIM, CaseReview
 
 from .conftest import START
 
@@ -350,7 +350,8 @@ def test_four_timer_workers_on_many_cases(pg_nodes):
 def _consent_or_timer(office: CaseReview, web: CaseReview, workers: list[CaseReview], count: int) -> Counter:
     cases = [apply(office, third_party=True) for _ in range(count)]
     tasks = {reference: walker.ready("victim_consent")[0] for reference, walker in cases}
-    calls = [lambda task=task: web.complete(task.id, APPLICANT, dict(CONSENT)) for task in tasks.values()]
+    # the victim's answer, as the consent link gives it
+    calls = [lambda task=task: web.complete(task.id, VICTIM, dict(CONSENT)) for task in tasks.values()]
     calls += [worker.fire_due_timers for worker in workers]
 
     results = race(*calls)

@@ -56,7 +56,9 @@ SAMPLES: dict[str, dict] = {
             "communication_needs": ["interpreter", "large_print"],
             "interpreter_language": "Somali",
         },
-        "victim": {"type": "individual", "name": "Grace Okafor", "postcode": "AT1 2BC"},
+        "victim": {"type": "individual", "name": "Grace Okafor", "postcode": "AT1 2BC",
+                   "email": "grace.okafor@example.com", "phone": "07700 900 983", "address": "14 Station Road\nAnytown",
+                   "preferred_contact": "post"},
         "incidents": [
             {
                 "occurred_on": "2025-11-03",
@@ -141,6 +143,8 @@ SAMPLES: dict[str, dict] = {
         "verification_notes": "One report was a duplicate.",
     },
     "victim_consent": {"consent": "given", "consent_notes": "Confirmed by phone on 5 March."},
+    "obtain_consent": {"consent": "declined", "consent_method": "letter", "consent_date": "2026-03-05",
+                       "consent_notes": "Her letter says she does not want a review now."},
 }
 
 

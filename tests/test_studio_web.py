@@ -233,7 +233,7 @@ def test_properties_change_timers_and_a_due_date_and_the_saved_xml_says_so(owner
     assert form.cssselect("select[name=due_from] option[selected]")[0].get("value") == "received_on"
     assert {o.get("value") for o in form.cssselect("select[name=form] option")} >= {"verify_incidents.json",
                                                                                     "follow_up.json"}
-    assert [i.get("value") for i in form.cssselect("input[name=lane]")] == ["applicant", "coordinator", "partner",
+    assert [i.get("value") for i in form.cssselect("input[name=lane]")] == ["victim", "applicant", "coordinator", "partner",
                                                                             "chair"]
     answers = {"form": "verify_incidents.json", "lane": "coordinator", "agency": "", "due": "working",
                "due_from": "received_on", "due_days": "14", "lock_version": "2"}

@@ -247,8 +247,10 @@ def test_only_the_applicants_own_letters_open(service, client):
         assert response.status_code == 404
         assert "Chris Patel" not in text_of(response) and "/consent/" not in text_of(response)
     assert client.get(f"{path}/letters/999999").status_code == 404
+    told = messages(service, mine, "consent_requested")[0]  # the applicant's: the victim has been asked
+    assert "/consent/" not in text_of(client.get(f"{path}/letters/{told.id}"))
     listed = [row[2] for row in letter_rows(client.get(path))]
-    assert listed == [f"{path}/letters/{own.id}"]
+    assert listed == [f"{path}/letters/{own.id}", f"{path}/letters/{told.id}"]
 
 
 # ----- consent by link --------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def test_the_victim_agrees_through_the_link(service, client):
     assert case_of(service, reference).stage == "incident_history"
     assert sorted({t.name for t in walker.ready()}) == ["provide_incident_history"]
     completed = audit_of(service, reference, "task_completed")
-    assert [(e.actor, e.detail["task"]) for e in completed] == [("applicant", "victim_consent")]
+    assert [(e.actor, e.detail["task"]) for e in completed] == [("victim", "victim_consent")]  # never "applicant"
 
     used = client.get(path)
     assert used.status_code == 410

@@ -159,6 +159,22 @@ def test_coordinator_records_a_phone_application(app, service):
     assert created.status_code == 302, text_of(created)[:2000]
     reference = created.headers["Location"].rsplit("/", 1)[1]
     assert "Pat Phone" in text_of(coordinator.get(f"/cases/{reference}"))
+    # For someone else: the victim's own contact details, at least one of them.
+    assert page(form).cssselect("input[name=victim-email], input[name=victim-phone], textarea[name=victim-address]")
+    for_someone = {**data, "applicant-relationship_to_victim": "family", "victim-name": "Vic Tim"}
+    unreachable = coordinator.post("/cases/new", data=for_someone)
+    assert unreachable.status_code == 422
+    summary = [a.text_content().strip() for a in page(unreachable).cssselect(".govuk-error-summary a")]
+    assert summary == ["Give at least one way to contact the victim: an email address, a phone number or a postal "
+                       "address"]
+    by_post = coordinator.post("/cases/new", data={**for_someone, "victim-preferred_contact": "post",
+                                                   "victim-phone": "01632 960005"})
+    assert by_post.status_code == 422
+    assert "Enter the victim’s postal address: it is their preferred way to be contacted" in text_of(by_post)
+    recorded = coordinator.post("/cases/new", data={**for_someone, "victim-phone": "01632 960005"})
+    assert recorded.status_code == 302, text_of(recorded)[:2000]
+    other = recorded.headers["Location"].rsplit("/", 1)[1]
+    assert [t.name for t in Walker(service, other).ready()] == ["obtain_consent"]  # no email: the coordinator asks
     assert client_for(app, "police@demo.test").get("/cases/new").status_code == 403
 
 

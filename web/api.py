@@ -194,7 +194,7 @@ _field_errors = {"type": "object", "properties": {
     "required": ["error", "errors"]}
 _task = {"type": "object", "required": ["id", "case", "name", "title", "role", "agency", "due", "schema"], "properties": {
     "id": {"type": "string"}, "case": {"type": "string"}, "name": {"type": "string"}, "title": {"type": "string"},
-    "role": {"enum": ["coordinator", "partner", "chair", "reviewer", "applicant"]},
+    "role": {"enum": ["coordinator", "partner", "chair", "reviewer", "applicant", "victim"]},
     "agency": {"type": ["string", "null"]}, "due": {"type": ["string", "null"], "format": "date"},
     "schema": {"type": "object", "description": "the task form's JSON Schema (2020-12)"}}}
 

@@ -39,30 +39,46 @@ DRAFTS_PER_WINDOW = 50
 WINDOW_SECONDS = 60 * 60
 NO_HELP = "none"  # the communication page's "No, I do not need help": never part of the application
 
-# Each page: its title, the object of application.json its fields come from (None: top level),
-# and its fields in order.
+# Each page: its title (the question the page asks: GOV.UK makes it the h1), the object of
+# application.json its fields come from (None: top level), its fields in order, and the field
+# whose label or legend is the page heading when the page asks one main question ("heading").
+# "self_fields"/"self_title": what the page asks someone applying for themselves.
 PAGES = {
-    "who": {"title": "About this application", "parent": "applicant", "fields": ["relationship_to_victim"]},
-    "victim": {"title": "About the victim", "parent": "victim", "fields": ["type", "name", "postcode"]},
-    "contact": {"title": "Your name and contact details", "parent": "applicant",
+    "who": {"title": "Who are you applying for?", "parent": "applicant", "fields": ["relationship_to_victim"],
+            "heading": "relationship_to_victim"},
+    "victim": {"title": "Who is the victim?", "parent": "victim", "fields": ["type", "name", "postcode"],
+               "heading": "type", "self_title": "Are you applying as a person, or for a business or group?",
+               "self_fields": ["type", "postcode"]},
+    "victim-contact": {"title": "How can we contact the victim?", "parent": "victim",
+                       "fields": ["email", "phone", "address", "preferred_contact"],
+                       "intro": "Only the victim can agree to a case review, so we will ask them ourselves. Give at "
+                                "least one way to contact them. We will not share their details with you."},
+    "contact": {"title": "What are your name and contact details?", "parent": "applicant",
                 "fields": ["name", "email", "phone", "address", "postcode"],
                 "intro": "Give at least one way to contact you: email, phone or a postal address."},
-    "preferred-contact": {"title": "How we contact you", "parent": "applicant",
-                          "fields": ["preferred_contact", "email", "phone", "address"]},
-    "communication-needs": {"title": "Help to communicate with us", "parent": "applicant",
+    "preferred-contact": {"title": "How would you like us to contact you?", "parent": "applicant",
+                          "fields": ["preferred_contact", "email", "phone", "address"], "heading": "preferred_contact"},
+    "communication-needs": {"title": "Do you need any help to communicate with us?", "parent": "applicant",
                             "fields": ["communication_needs", "interpreter_language", "other_communication_needs"],
                             "intro": "We can write in large print or easy read, use an interpreter or British "
                                      "Sign Language, or help in another way."},
-    "consent": {"title": "The victim’s agreement", "parent": "applicant", "fields": ["consent_confirmed"],
-                "intro": "You can apply for someone else only if they agree. We will contact them to confirm."},
-    "incidents": {"title": "The incidents you reported", "parent": None, "fields": ["incidents"]},
-    "impact": {"title": "The impact on the victim", "parent": None, "fields": ["impact"]},
+    "consent": {"title": "Has the victim agreed to this application?", "parent": "applicant",
+                "fields": ["consent_confirmed"], "heading": "consent_confirmed"},
+    "incidents": {"title": "Which incidents have you reported?", "parent": None, "fields": ["incidents"]},
+    "impact": {"title": "How is the behaviour affecting the victim?", "parent": None, "fields": ["impact"],
+               "heading": "impact", "self_title": "How is the behaviour affecting you?"},
 }
-ORDER = ["who", "victim", "contact", "preferred-contact", "communication-needs", "consent", "incidents", "impact"]
+ORDER = ["who", "victim", "victim-contact", "contact", "preferred-contact", "communication-needs", "consent",
+         "incidents", "impact"]
+THIRD_PARTY_ONLY = ("victim-contact", "consent")  # someone applying for themselves is not asked these
+# The victim's details that only a third party gives (for "myself" the applicant's serve).
+VICTIM_CONTACT = ("name", "email", "phone", "address", "preferred_contact")
 CHOICES = {"reported_to": [("police", "Police"), ("council", "Council"), ("housing", "Housing provider"),
                            ("other", "Another organisation")]}
 # Where an error on the whole application is fixed (the first page asking that field).
-FIELD_PAGE = {("applicant", "relationship_to_victim"): "who", ("applicant", "consent_confirmed"): "consent",
+FIELD_PAGE = {("victim", "email"): "victim-contact", ("victim", "phone"): "victim-contact",
+              ("victim", "address"): "victim-contact", ("victim", "preferred_contact"): "victim-contact",
+              ("applicant", "relationship_to_victim"): "who", ("applicant", "consent_confirmed"): "consent",
               ("applicant", "name"): "contact", ("applicant", "email"): "contact", ("applicant", "phone"): "contact",
               ("applicant", "address"): "contact", ("applicant", "postcode"): "contact",
               ("applicant", "preferred_contact"): "preferred-contact",
@@ -73,6 +89,8 @@ FIELD_PAGE = {("applicant", "relationship_to_victim"): "who", ("applicant", "con
 PREFERRED_DETAIL = {"email": "email", "phone": "phone", "post": "address"}
 DETAIL_MISSING = {"email": "Enter your email address", "phone": "Enter your phone number",
                   "address": "Enter your postal address"}
+VICTIM_DETAIL_MISSING = {"email": "Enter the victim’s email address", "phone": "Enter the victim’s phone number",
+                         "address": "Enter the victim’s postal address"}
 AUTOCOMPLETE = {"name": "name", "email": "email", "phone": "tel", "address": "street-address",
                 "postcode": "postal-code"}
 
@@ -88,12 +106,22 @@ def _application_schema() -> dict:
 
 # ----- each page's schema -----------------------------------------------------------------
 
-def page_schema(full: dict, name: str) -> dict:
+def page_fields(name: str, third_party: bool = True) -> list[str]:
+    spec = PAGES[name]
+    return spec["fields"] if third_party else spec.get("self_fields", spec["fields"])
+
+
+def page_title(name: str, third_party: bool = True) -> str:
+    spec = PAGES[name]
+    return spec["title"] if third_party else spec.get("self_title", spec["title"])
+
+
+def page_schema(full: dict, name: str, third_party: bool = True) -> dict:
     """The sub-schema of one page: its fields, their requirements and UI hints, unchanged except
     where the page asks in the applicant's own words (see the per-page functions)."""
     spec = PAGES[name]
     parent = full["properties"][spec["parent"]] if spec["parent"] else full
-    fields = spec["fields"]
+    fields = page_fields(name, third_party)
     ui = parent.get("x-ui") or {}
     sub = {
         "type": "object",
@@ -113,9 +141,17 @@ def page_schema(full: dict, name: str) -> dict:
     if rules:
         sub["allOf"] = copy.deepcopy(rules)
     adjust = {"who": _who_page, "consent": _consent_page, "preferred-contact": _preferred_contact_page,
-              "communication-needs": _communication_page}.get(name)
+              "communication-needs": _communication_page, "victim-contact": _victim_contact_page}.get(name)
     if adjust:
         adjust(sub)
+    if name == "victim":
+        _victim_page(sub, third_party)
+    if name == "impact" and not third_party:
+        sub["properties"]["impact"].update(title="How is the behaviour affecting you?", description=(
+            "For example on your health, sleep, work, family or feeling safe at home."))
+    heading = spec.get("heading")
+    if heading in sub["properties"]:
+        sub["properties"][heading]["title"] = page_title(name, third_party)  # the question is the h1
     return sub
 
 
@@ -124,6 +160,42 @@ def _concerns_only(rule: dict, fields: list[str]) -> bool:
     condition, then = rule.get("if") or {}, rule.get("then") or {}
     named = [*(condition.get("properties") or {}), *(condition.get("required") or []), *(then.get("required") or [])]
     return bool(named) and all(name in fields for name in named)
+
+
+def _victim_page(sub: dict, third_party: bool) -> None:
+    props = sub["properties"]
+    if third_party:
+        props["type"]["description"] = "A person, a business or a community group affected by the behaviour."
+        if "name" in props:
+            props["name"]["description"] = "The person’s name, or the name of the business or group."
+    else:
+        props["type"]["description"] = "Choose ‘A person’ if you are applying for yourself as a resident."
+    sub["x-ui"]["messages"] = {"type": {"required": "Select who is affected by the behaviour"}}
+
+
+def _victim_contact_page(sub: dict) -> None:
+    """At least one way to reach the victim (application.json's top-level rule for third parties,
+    which this page only shows to them), each preferred way with its detail."""
+    props = sub["properties"]
+    props["email"]["description"] = "We will send the victim a private link to answer online."
+    props["preferred_contact"].update(title="How would the victim like us to contact them?",
+                                      description="We will use this way first.")
+    sub["anyOf"] = [{"required": [detail]} for detail in VICTIM_DETAIL_MISSING]
+    sub["x-ui"]["messages"] = {detail: {"required": text} for detail, text in VICTIM_DETAIL_MISSING.items()}
+
+
+def _one_way_to_reach_the_victim(errors: list[dict], prefix: str = "") -> list[dict]:
+    """Nothing given at all: one message for the three fields rather than three. `prefix` is
+    where the victim's fields are ("victim/" in the whole application, "" on their page)."""
+    wanted = {f"{prefix}{detail}" for detail in VICTIM_DETAIL_MISSING}
+    missing = {e["field"] for e in errors if e.get("message") == "is required" and e["field"] in wanted}
+    if missing != wanted:
+        return errors
+    rest = [e for e in errors if not (e.get("message") == "is required" and e["field"] in wanted)]
+    return [{"field": f"{prefix}email", "message": REACH_THE_VICTIM}, *rest]
+
+
+REACH_THE_VICTIM = "Give at least one way to contact the victim: an email address, a phone number or a postal address"
 
 
 def _who_page(sub: dict) -> None:
@@ -206,12 +278,13 @@ def _load_answers() -> dict:
     return answers
 
 
-def _save(name: str, data: dict) -> None:
-    """Put one page's answers into the application: its fields as posted, a field left empty removed."""
+def _save(name: str, data: dict, fields: list[str]) -> None:
+    """Put one page's answers into the application: its fields as posted, a field left empty
+    removed (only the fields the page asked: a victim's name stays while its page is skipped)."""
     answers = copy.deepcopy(_answers())
     parent = PAGES[name]["parent"]
     holder = answers.setdefault(parent, {}) if parent else answers
-    for field in PAGES[name]["fields"]:
+    for field in fields:
         if field in data:
             holder[field] = data[field]
         else:
@@ -249,7 +322,7 @@ def _third_party(answers: dict | None = None) -> bool:
 
 
 def _flow(answers: dict) -> list[str]:
-    return [p for p in ORDER if p != "consent" or _third_party(answers)]
+    return [p for p in ORDER if p not in THIRD_PARTY_ONLY or _third_party(answers)]
 
 
 def _next_page(name: str, answers: dict) -> str:
@@ -271,8 +344,11 @@ def application_from(answers: dict) -> dict:
     without answers that no longer apply (the consent of a victim applying for themselves, an
     interpreter's language once the interpreter is unticked)."""
     applicant = copy.deepcopy(answers.get("applicant") or {})
+    victim = copy.deepcopy(answers.get("victim") or {})
     if not _third_party(answers):
         applicant.pop("consent_confirmed", None)
+        for key in VICTIM_CONTACT:
+            victim.pop(key, None)  # not asked of someone applying for themselves: their own details serve
     if "communication_needs" in applicant:
         needs = applicant["communication_needs"]
         if isinstance(needs, list):
@@ -281,7 +357,7 @@ def application_from(answers: dict) -> dict:
             applicant.pop("interpreter_language", None)
         if not isinstance(needs, list) or "other" not in needs:
             applicant.pop("other_communication_needs", None)
-    data = {"applicant": applicant, "victim": copy.deepcopy(answers.get("victim") or {}),
+    data = {"applicant": applicant, "victim": victim,
             "incidents": copy.deepcopy(answers.get("incidents") or []), "impact": answers.get("impact")}
     if data["impact"] is None:
         del data["impact"]
@@ -304,13 +380,16 @@ def _render_question(name, sub, values, errors, status=200):
     changing = request.args.get("change") == "1"
     back = url_for("apply.check") if changing else _previous_page(name, answers)
     error_items = error_summary(errors, sub, choices=CHOICES) if errors else None
-    common = dict(title=PAGES[name]["title"], intro=PAGES[name].get("intro"), name=name, back=back,
-                  changing=changing, honeypot=HONEYPOT, error_items=error_items)
+    heading = PAGES[name].get("heading")
+    heading = heading if heading in sub["properties"] else None
+    common = dict(title=page_title(name, _third_party(answers)), intro=PAGES[name].get("intro"), name=name,
+                  back=back, changing=changing, honeypot=HONEYPOT, error_items=error_items,
+                  field_is_heading=bool(heading))
     if name == "communication-needs":
         return render_template("apply/communication.html", **common,
                                question=_communication_question(sub, values or {}, error_items or [])), status
-    return render_template("apply/question.html", fields=render_fields(sub, values, errors, choices=CHOICES),
-                           **common), status
+    fields = render_fields(sub, values, errors, choices=CHOICES, page_heading=heading)
+    return render_template("apply/question.html", fields=fields, **common), status
 
 
 def _communication_question(sub: dict, values: dict, error_items: list[dict]) -> dict:
@@ -341,6 +420,8 @@ def _page_errors(name: str, sub: dict, data: dict) -> list[dict]:
             errors.append(_zero_based(problem))
     if name == "contact" and not errors:
         errors = _preferred_detail_errors(data)
+    if name == "victim-contact":
+        errors = _one_way_to_reach_the_victim(errors)
     return errors
 
 
@@ -378,9 +459,11 @@ def _plain_incident_message(message: str) -> str:
 def question(name: str):
     if name not in PAGES:
         abort(404)
-    if name == "consent" and not _third_party():
-        return redirect(url_for("apply.question", name="incidents"))
-    sub = page_schema(_application_schema(), name)
+    third_party = _third_party()
+    if name in THIRD_PARTY_ONLY and not third_party:
+        return redirect(url_for("apply.question", name=_following_own_page(name)))
+    sub = page_schema(_application_schema(), name, third_party)
+    fields = list(sub["properties"])
     if request.method == "GET":
         return _render_question(name, sub, page_values(_answers(), name), [])
     if _honeypot_filled():
@@ -388,19 +471,35 @@ def question(name: str):
     data, form_action = parse_submission(sub, request.form)
     if form_action:
         changed = apply_form_action(sub, data, form_action)
-        _save(name, changed)  # an added or removed incident survives going back
+        _save(name, changed, fields)  # an added or removed incident survives going back
         return _render_question(name, sub, changed, [])
     errors = _page_errors(name, sub, data)
-    _save(name, data)  # kept even with errors: the page shows them, and going back loses nothing
+    _save(name, data, fields)  # kept even with errors: the page shows them, and going back loses nothing
     if errors:
         return _render_question(name, sub, data, errors, 422)
-    changing = request.args.get("change") == "1"
-    applicant = _answers().get("applicant") or {}
-    if changing and name == "who" and _third_party() and "consent_confirmed" not in applicant:
-        return redirect(url_for("apply.question", name="consent", change="1"))  # now a third party: ask consent
-    if changing:
+    if request.args.get("change") == "1":
+        unanswered = _unanswered_third_party_page(_answers())
+        if unanswered:  # now applying for someone else: ask what only a third party is asked
+            return redirect(url_for("apply.question", name=unanswered, change="1"))
         return redirect(url_for("apply.check"))
     return redirect(_next_page(name, _answers()))
+
+
+def _following_own_page(name: str) -> str:
+    """The next page someone applying for themselves is asked, after a third-party-only page."""
+    later = ORDER[ORDER.index(name) + 1:]
+    return next(page for page in later if page not in THIRD_PARTY_ONLY)
+
+
+def _unanswered_third_party_page(answers: dict) -> str | None:
+    if not _third_party(answers):
+        return None
+    victim, applicant = answers.get("victim") or {}, answers.get("applicant") or {}
+    if not any(victim.get(detail) for detail in VICTIM_DETAIL_MISSING):
+        return "victim-contact"
+    if "consent_confirmed" not in applicant:
+        return "consent"
+    return None
 
 
 def _threshold_hint(incidents: list) -> dict | None:
@@ -418,7 +517,8 @@ def _errors_by_page(errors: list[dict], full: dict, application: dict) -> list[d
     the order of the pages, each message once a page."""
     items, seen = [], set()
     preferred_detail = PREFERRED_DETAIL.get(application["applicant"].get("preferred_contact"))
-    for error in errors:
+    third_party = _third_party(application)
+    for error in _one_way_to_reach_the_victim(list(errors), "victim/"):
         parts = str(error.get("field", "")).split("/")
         top = parts[0]
         if top == "applicant" and len(parts) > 1:
@@ -426,7 +526,7 @@ def _errors_by_page(errors: list[dict], full: dict, application: dict) -> list[d
             if parts[1] == preferred_detail:
                 name = "preferred-contact"  # missing because of the choice: fixed where it was made
         elif top == "victim":
-            name, rel = "victim", "/".join(parts[1:]) or "type"
+            name, rel = FIELD_PAGE.get((top, parts[1] if len(parts) > 1 else ""), "victim"), "/".join(parts[1:]) or "type"
         elif top == "incidents":
             error = _zero_based(error)
             name, rel = "incidents", error["field"]
@@ -435,7 +535,7 @@ def _errors_by_page(errors: list[dict], full: dict, application: dict) -> list[d
         else:
             items.append((len(ORDER), {"text": str(error.get("message", ""))}))
             continue
-        sub = page_schema(full, name)
+        sub = page_schema(full, name, third_party)
         for item in error_summary([{"field": rel, "message": error.get("message", "")}], sub, choices=CHOICES):
             if (name, item["text"]) in seen:  # "Enter an email address, a phone number or…" once
                 continue
@@ -483,12 +583,26 @@ def _sections(application: dict, labels: dict) -> list[dict]:
                        "preferred-contact", "how we contact you"),
                   _row("Help to communicate", communication_words(applicant, labels["communication_needs"]),
                        "communication-needs", "help to communicate")]
-    about_victim = [_row("Who is affected", labels["victim_type"].get(str(victim.get("type")), victim.get("type")),
-                         "victim"),
-                    _row("Name of the victim", victim.get("name") or ("You" if relationship == "self" else None),
-                         "victim"),
-                    _row("Postcode where it happens", victim.get("postcode"), "victim")]
-    sections = [{"heading": "About you", "rows": about_you}, {"heading": "About the victim", "rows": about_victim}]
+    kind = labels["victim_type"].get(str(victim.get("type")), victim.get("type"))
+    if not _third_party(application):  # no "About the victim": the applicant is the victim
+        about_you += [_row("Applying as", kind, "victim", "who is affected"),
+                      _row("Postcode where it happens", victim.get("postcode"), "victim")]
+        return [{"heading": "About you", "rows": about_you}, *_later_sections(application, labels)]
+    about_victim = [_row("Who is affected", kind, "victim"),
+                    _row("Name of the victim", victim.get("name"), "victim"),
+                    _row("Postcode where it happens", victim.get("postcode"), "victim"),
+                    _row("Victim’s email address", victim.get("email"), "victim-contact"),
+                    _row("Victim’s phone number", victim.get("phone"), "victim-contact"),
+                    _row("Victim’s postal address", victim.get("address"), "victim-contact"),
+                    _row("How we contact the victim",
+                         labels["victim_preferred_contact"].get(str(victim.get("preferred_contact"))),
+                         "victim-contact", "how we contact the victim")]
+    return [{"heading": "About you", "rows": about_you}, {"heading": "About the victim", "rows": about_victim},
+            *_later_sections(application, labels)]
+
+
+def _later_sections(application: dict, labels: dict) -> list[dict]:
+    sections = []
     incidents = application["incidents"]
     if not incidents:
         sections.append({"heading": "Incidents", "rows": [_row("Incidents", None, "incidents")]})
@@ -506,7 +620,8 @@ def _sections(application: dict, labels: dict) -> list[dict]:
                  f"{hidden} motivated by hate"),
         ]})
     sections.append({"heading": "Impact", "rows": [
-        _row("How it affects the victim", application.get("impact"), "impact")]})
+        _row("How it affects the victim" if _third_party(application) else "How it affects you",
+             application.get("impact"), "impact")]})
     return sections
 
 
@@ -534,6 +649,7 @@ def _labels(full: dict) -> dict:
     return {"relationship_to_victim": applicant_ui["relationship_to_victim"], "victim_type": victim_ui["type"],
             "reported_to": dict(CHOICES["reported_to"]),
             "preferred_contact": applicant_ui.get("preferred_contact") or {},
+            "victim_preferred_contact": victim_ui.get("preferred_contact") or {},
             "communication_needs": applicant_ui.get("communication_needs") or {}}
 
 

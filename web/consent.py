@@ -2,8 +2,10 @@
 
 The page says who applied on the victim's behalf and about what, in plain words and with no
 other personal data (no contact details, no incident descriptions), and completes the consent
-task exactly as `casereview complete TASK --applicant` does: the same form (victim_consent.json,
-worded for the victim), the same validation, the same command. A link works once, until the
+task through the same command as every other completion, as the VICTIM actor: the victim's lane
+is answered only by this link (engine.policy), which only ever goes in a letter to the victim,
+never by the applicant's tracking link or `--applicant`. The form is the version's own, worded
+for the victim. A link works once, until the
 consent deadline; when it passes unanswered the engine's timer withdraws the application.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from engine import applicant_links, audit
 from engine.errors import InvalidData, TaskNotReady
-from engine.service import APPLICANT
+from engine.service import VICTIM
 from engine.versions import compiled
 
 from .formrender import error_summary, parse_submission, render_fields
@@ -114,13 +116,13 @@ def answer(token: str):
         schema = in_victims_words(compiled(db, case.process_version_id).forms[task.form])
         about, deadline, link_id, task_id = what_was_applied_for(case), long_date(link.expires_at), link.id, task.id
         if request.method == "GET":
-            audit.record(db, at=service.now(), actor="applicant", event="case_viewed", case_id=case.id,
+            audit.record(db, at=service.now(), actor=VICTIM.name, event="case_viewed", case_id=case.id,
                          stage_before=case.stage, stage_after=case.stage, detail={"page": "consent", "link": link.id})
     if request.method == "GET":
         return _render(token, about, deadline, schema, None, [])
     data, _action = parse_submission(schema, request.form)
     try:
-        service.complete(task_id, APPLICANT, data)  # audited there, actor "applicant"
+        service.complete(task_id, VICTIM, data)  # audited there, actor "victim"
     except InvalidData as error:
         return _render(token, about, deadline, schema, data, error.errors, 422)
     except TaskNotReady:

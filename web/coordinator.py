@@ -40,14 +40,16 @@ PREFERRED_DETAIL = {"email": ("email", "email address"), "phone": ("phone", "pho
 
 
 def _preferred_detail_errors(data: dict, errors: list[dict]) -> list[dict]:
-    """A contact detail missing because it is the applicant's preferred way says so, rather than
-    the general "enter an email address, a phone number or a postal address"."""
-    applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
-    detail, words = PREFERRED_DETAIL.get(applicant.get("preferred_contact"), (None, None))
-    message = f"Enter the applicant’s {words}: it is their preferred way to be contacted"
-    return [{**error, "message": message}
-            if detail and error.get("field") == f"applicant/{detail}" and error.get("message") == "is required"
-            else error for error in errors]
+    """A contact detail missing because it is the applicant's (or the victim's) preferred way
+    says so, rather than the general "enter an email address, a phone number or a postal address"."""
+    for person in ("applicant", "victim"):
+        details = data.get(person) if isinstance(data.get(person), dict) else {}
+        detail, words = PREFERRED_DETAIL.get(details.get("preferred_contact"), (None, None))
+        message = f"Enter the {person}’s {words}: it is their preferred way to be contacted"
+        errors = [{**error, "message": message}
+                  if detail and error.get("field") == f"{person}/{detail}" and error.get("message") == "is required"
+                  else error for error in errors]
+    return errors
 
 
 @blueprint.route("/cases/new", methods=["GET", "POST"])

@@ -1139,6 +1139,7 @@ def render_fields(
     choices: dict[str, list[tuple[str, str]]] | None = None,
     files: FileUploads | None = None,
     new: bool | None = None,
+    page_heading: str | None = None,
 ) -> Markup:
     """The HTML of every field of ``schema``, filled from ``values``, with ``errors`` inline.
 
@@ -1152,11 +1153,30 @@ def render_fields(
     shown as a text input. A field whose ``x-ui.options`` (or its object's ``x-ui.options.<name>``)
     names a list in ``choices`` (``"agencies"``) offers that list. ``new=True`` says ``values`` are
     what a new form starts with (``x-ui.prefill``): schema defaults still fill what they leave out.
+    ``page_heading`` names the top-level field whose label or legend is the page's ``h1`` (GOV.UK:
+    a page that asks one question makes the question its heading).
     """
     renderer = _Renderer(errors, choices, fresh=values is None if new is None else new, files=files)
     nodes = renderer.object_children(schema, (), values or {})
+    if page_heading:
+        _make_page_heading(nodes, page_heading)
     template = _environment().get_template(TEMPLATE)
     return Markup(template.render(nodes=nodes, default_button=renderer.has_lists))
+
+
+def _make_page_heading(nodes: list[dict], name: str) -> None:
+    """The label or legend of field `name` becomes the page's h1 (GOV.UK Frontend's isPageHeading)."""
+    for node in nodes:
+        params = node.get("params") or {}
+        if params.get("name") == name or params.get("idPrefix") == name or params.get("id") == name:
+            if "fieldset" in params:
+                params["fieldset"]["legend"].update(isPageHeading=True, classes="govuk-fieldset__legend--l")
+            elif "label" in params:
+                params["label"].update(isPageHeading=True, classes="govuk-label--l")
+            return
+        if node.get("kind") == "group" and node.get("id") == name:
+            node["fieldset"]["legend"].update(isPageHeading=True, classes="govuk-fieldset__legend--l")
+            return
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
                    url_for)
 from sqlalchemy import select
 
-from engine import applicant_links, audit
-from engine.applicant_links import CONSENT_FORM, LINK_EMAIL, LinkSettings
+from engine import applicant_links, audit, policy
+from engine.applicant_links import LINK_EMAIL, LinkSettings
 from engine.errors import CaseReviewError, InvalidData, TaskNotReady
 from engine.models import Action, Agency, Case, HumanTask, OutboxMessage, Timer, WorkflowInstance
 from engine.service import APPLICANT
@@ -51,6 +51,7 @@ STAGE_WORDS = {
 # listed here shows as "We are working on your case", so nothing internal ever reaches the page.
 STEP_WORDS = {
     "victim_consent": "We are waiting for the victim to tell us whether they agree to the case review.",
+    "obtain_consent": "We are asking the victim whether they agree to the case review.",
     "provide_incident_history": "The agencies involved are telling us what reports they hold and what they "
                                 "have already done.",
     "verify_incidents": "We are checking the agencies' reports against your application.",
@@ -74,6 +75,8 @@ STEP_WORDS = {
 TIMER_WORDS = {
     "consent_deadline": "If the victim has not told us by {date} that they agree, the application will be "
                         "withdrawn.",
+    "obtain_consent_deadline": "If the victim has not told us by {date} that they agree, the application will be "
+                               "withdrawn.",
     "impact_deadline": "The panel meets on {date}.",
     "summary_deadline": "The panel meets on {date}.",
     "follow_up_due": "We will contact you around {date} to see how things are.",
@@ -181,11 +184,13 @@ def next_steps(db, case: Case) -> list[dict]:
 
 
 def _applicant_tasks(db, case: Case) -> list[HumanTask]:
-    """Forms waiting for the applicant (the consent task is the victim's, answered by its own link)."""
+    """Forms waiting for the applicant: the tasks the applicant may complete (never the victim's
+    consent, which only the link in the victim's own letter answers)."""
     if case.status != "open":
         return []
-    return list(db.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.role == "applicant",
-                                                   HumanTask.form != CONSENT_FORM).order_by(HumanTask.created_at)))
+    tasks = db.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.role == "applicant")
+                       .order_by(HumanTask.created_at))
+    return [task for task in tasks if policy.may_complete(APPLICANT, task)]
 
 
 def _escalation_running(db, case: Case) -> bool:
@@ -259,7 +264,7 @@ def letter(token: str, message_id: int):
 
 def _task_for(db, case: Case, task_id: str) -> HumanTask:
     task = db.get(HumanTask, task_id)
-    if task is None or task.case_id != case.id or task.role != "applicant" or task.form == CONSENT_FORM:
+    if task is None or task.case_id != case.id or not policy.may_complete(APPLICANT, task):
         link_problem("This form is not available", "It may have been sent already, or the time for it has "
                      "passed. Go back to your case to see what happens next.", 404, new_link=False)
     return task

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import CaseReviewError, InvalidData
 from ..models import Case, HumanTask, Timer, User, WorkflowInstance
 from ..scenarios import application
-from ..service import APPLICANT, Actor, CaseReview
+from ..service import APPLICANT, VICTIM, Actor, CaseReview
 from .formdata import CannotAnswer, answer, schema_at
 from .problems import Problem
 
@@ -56,6 +56,10 @@ JOURNEYS = (
     Journey("one hate incident; everyone answers", {"hate": True, "incidents": 1}),
     Journey("threshold not met", {"incidents": 1}),
     Journey("third party; nobody answers before the deadlines", {"third_party": True}, mode="late"),
+    Journey("third party, victim without email; everyone answers",
+            {"third_party": True, "victim_contact": {"phone": "01632 960111", "address": "2 Low Road, Exampleton"}}),
+    Journey("third party, victim without email; nobody answers", {"third_party": True,
+            "victim_contact": {"phone": "01632 960111"}}, mode="late"),
     Journey("victim; every deadline passes first, one action agreed", {}, mode="late", fill_lists=True),
 )
 
@@ -224,6 +228,8 @@ class _Walker:
 def _actor_for(task: HumanTask) -> Actor:
     if task.role == "applicant":
         return APPLICANT
+    if task.role == "victim":
+        return VICTIM
     user = User(email=f"dry-run-{task.role}@example.org", name="Dry run", role=task.role, agency=task.agency,
                 active=True)
     return Actor(user.email, user)
