@@ -146,7 +146,7 @@ CASES_PER_PAGE = 25
 
 def case_list(db: Session, user, *, today, text: str = "", status: str = "", stage: str = "", overdue: bool = False,
               agency: str | None = None, sort: str = "received", page: int = 1,
-              per_page: int = CASES_PER_PAGE) -> dict[str, Any]:
+              per_page: int | None = None) -> dict[str, Any]:
     """The cases one staff user may see, filtered, sorted and paged, each with its next due date.
 
     Who sees what is `policy.may_view_case`, written here as SQL so paging stays right: a partner
@@ -155,6 +155,7 @@ def case_list(db: Session, user, *, today, text: str = "", status: str = "", sta
     inbox's does, and paging stops at MAX_PAGES. No applicant's contact details are read."""
     from sqlalchemy import exists, or_
 
+    per_page = per_page or CASES_PER_PAGE
     empty = {"items": [], "total": 0, "more": False, "page": 1, "pages": 1, "per_page": per_page}
     if user.role not in policy.CASE_WIDE_ROLES and user.role != "partner":
         return empty
