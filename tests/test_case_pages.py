@@ -100,6 +100,8 @@ def test_sections_show_agency_names_and_long_dates(app, delivering):
     timeline = page(coordinator.get(f"/cases/{delivering}/timeline"))
     titles = [t.text_content() for t in timeline.cssselect(".moj-timeline__title")]
     assert titles[-1] == "Application received" and "Task done: Record the panel outcome" in titles
+    bylines = [b.text_content() for b in timeline.cssselect(".moj-timeline__byline")]
+    assert bylines[0] == "by Pat Chair (chair@demo.test)" and bylines[-1] == "by the applicant"
     dates = [d.text_content() for d in timeline.cssselect(".moj-timeline__date time")]
     assert dates and all(d.startswith(f"{TODAY:%-d %B %Y} ") for d in dates)
     letters = text_of(coordinator.get(f"/cases/{delivering}/letters"))
@@ -117,6 +119,9 @@ def test_a_partner_sees_only_their_agency_and_no_contact_details(app, delivering
         body = text_of(response)
         assert "applicant@example.org" not in body and "01632 960000" not in body and "1 High Street" not in body
         assert identity_bar(response)["Victim"] == "Jordan Lee"
+    # A partner's next deadline is their own agency's.
+    council_bar = identity_bar(client_for(app, "council@demo.test").get(f"/cases/{delivering}"))
+    assert council_bar["Next deadline"].startswith(f"{TODAY + timedelta(days=35):%-d %B %Y}"), council_bar
     actions = text_of(police.get(f"/cases/{delivering}/actions"))
     assert "Joint visit to the neighbour" in actions and "Noise monitoring" not in actions
     documents = police.get(f"/cases/{delivering}/letters")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from engine import audit, policy
 from engine.linked import linked_cases
-from engine.models import Agency, Case, HumanTask, ProcessVersion
+from engine.models import Agency, Case, HumanTask, ProcessVersion, User
 from engine.queries import CASE_SORTS, case_list, case_view, diagram_state
 from engine.threshold import shortfalls
 
@@ -144,20 +144,23 @@ def _show(reference: str, section: str, template: str, **wanted):
         view = case_view(db, reference)
         tasks = list(db.scalars(select(HumanTask).where(HumanTask.case_id == case.id)
                                 .order_by(HumanTask.due.is_(None), HumanTask.due)))
+        personal = policy.sees_personal_details(current_user)
+        if not personal:  # a partner officer's deadlines are their agency's
+            tasks = [t for t in tasks if t.agency == current_user.agency]
         identity = _identity(case, tasks)
         extra = {}
         if wanted.get("documents"):
             extra["documents"] = documents_for_page(db, case)
+        if wanted.get("people"):
+            extra["people"] = dict(db.execute(select(User.email, User.name)).all())
         if wanted.get("linked"):
             extra["linked"] = linked_cases(db, case) if current_user.role == "coordinator" else None
         audit.record(db, at=service.now(), actor=current_user.email, event="case_viewed", case_id=case.id,
                      stage_before=case.stage, stage_after=case.stage, detail={"page": "case", "section": section})
         application = case.application or {}
-    personal = policy.sees_personal_details(current_user)
     if not personal:
         view["actions"] = [a for a in view["actions"] if a["agency"] == current_user.agency]
         view["letters"] = []
-        tasks = [t for t in tasks if t.agency == current_user.agency]
     sections = [{"key": key, "href": url_for(endpoint, reference=reference),
                  "text": "Documents" if key == "letters" and not personal else label}
                 for key, endpoint, label in SECTIONS]
@@ -196,7 +199,7 @@ def letters(reference: str):
 @blueprint.get("/cases/<reference>/timeline")
 @roles_required(*VIEWING_ROLES)
 def timeline(reference: str):
-    return _show(reference, "timeline", "case/timeline.html")
+    return _show(reference, "timeline", "case/timeline.html", people=True)
 
 
 @blueprint.get("/cases/<reference>/process")
@@ -206,8 +209,8 @@ def process(reference: str):
 
 
 @blueprint.app_template_global()
-def case_timeline(history) -> list[dict]:
-    return timeline_entries(history, STAGE_WORDS)
+def case_timeline(history, people=None) -> list[dict]:
+    return timeline_entries(history, STAGE_WORDS, people)
 
 
 @blueprint.app_template_global()

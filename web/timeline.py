@@ -48,8 +48,10 @@ def event_words(event: str) -> str:
     return EVENT_WORDS.get(event) or event.replace("_", " ").capitalize()
 
 
-def timeline_entries(history: Iterable[Mapping[str, Any]], stage_words: Mapping[str, str]) -> list[dict]:
-    """Newest first: what happened, who did it, when, and the stage it moved the case to."""
+def timeline_entries(history: Iterable[Mapping[str, Any]], stage_words: Mapping[str, str],
+                     people: Mapping[str, str] | None = None) -> list[dict]:
+    """Newest first: what happened, who did it (by name when `people` maps their email to it), when,
+    and the stage it moved the case to."""
     entries = []
     for event in history:
         title = event_words(event["event"])
@@ -58,7 +60,7 @@ def timeline_entries(history: Iterable[Mapping[str, Any]], stage_words: Mapping[
         moved = event.get("stage_before") != event.get("stage_after") and event.get("stage_after")
         entries.append({
             "title": title,
-            "actor": _actor_words(event.get("actor") or ""),
+            "actor": _actor_words(event.get("actor") or "", people or {}),
             "at": event["at"],
             "description": f"Stage now: {stage_words.get(moved, moved)}" if moved else "",
         })
@@ -66,6 +68,8 @@ def timeline_entries(history: Iterable[Mapping[str, Any]], stage_words: Mapping[
     return entries
 
 
-def _actor_words(actor: str) -> str:
+def _actor_words(actor: str, people: Mapping[str, str]) -> str:
+    if actor in people:
+        return f"{people[actor]} ({actor})"
     return {"system": "the system (a deadline or reminder)", "applicant": "the applicant",
-            "victim": "the victim"}.get(actor, actor)
+            "victim": "the victim", "cli": "the command line"}.get(actor, actor)
