@@ -56,7 +56,9 @@ AXE_RUN = """async (tags) => {
 REFLOW_WIDTH = 320
 # Runs in the page at that width: the document's width, and the elements reaching past its right edge
 # (the innermost ones, which are what needs fixing) to say where the overflow comes from.
-REFLOW_RUN = """(width) => {
+REFLOW_RUN = """async (width) => {
+  // Let the page answer the resize first (Chart.js redraws from a ResizeObserver, a frame later).
+  await new Promise((done) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(done)), 100));
   const wide = [];
   for (const element of document.body.querySelectorAll("*")) {
     const box = element.getBoundingClientRect();

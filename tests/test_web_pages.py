@@ -284,5 +284,5 @@ def test_the_coordinator_sees_earlier_cases_at_the_same_address_while_verifying(
     Walker(service, second).provide_histories()
     task = Walker(service, second).ready("verify_incidents")[0]
     body = page(client_for(app, "coordinator@demo.test").get(f"/tasks/{task.id}"))
-    linked = body.cssselect("#linked-cases + table")[0].text_content()
+    linked = body.cssselect("#linked-cases + .app-table-scroll table")[0].text_content()
     assert first in linked
