@@ -140,20 +140,68 @@ def inbox(db: Session, user, *, today, stage: str | None = None, agency: str | N
             "pages": pages, "per_page": per_page}
 
 
-def search_cases(db: Session, user, text: str, limit: int = 50) -> list[Case]:
-    from sqlalchemy import or_
+CASE_SORTS = ("received", "reference", "due", "stage")
+CASES_PER_PAGE = 25
 
-    from . import policy
 
-    query = select(Case).order_by(Case.received_on.desc(), Case.reference.desc()).limit(limit * 4)
+def case_list(db: Session, user, *, today, text: str = "", status: str = "", stage: str = "", overdue: bool = False,
+              agency: str | None = None, sort: str = "received", page: int = 1,
+              per_page: int | None = None) -> dict[str, Any]:
+    """The cases one staff user may see, filtered, sorted and paged, each with its next due date.
+
+    Who sees what is `policy.may_view_case`, written here as SQL so paging stays right: a partner
+    officer's cases are those on their agency's `case_agency` rows (an index lookup); every row is
+    checked against the policy again before it is shown. The count stops at COUNT_CAP + 1, as the
+    inbox's does, and paging stops at MAX_PAGES. No applicant's contact details are read."""
+    from sqlalchemy import exists, or_
+
+    per_page = per_page or CASES_PER_PAGE
+    empty = {"items": [], "total": 0, "more": False, "page": 1, "pages": 1, "per_page": per_page}
+    if user.role not in policy.CASE_WIDE_ROLES and user.role != "partner":
+        return empty
+    conditions = []
+    if user.role == "partner":
+        if not user.agency:
+            return empty
+        conditions.append(Case.id.in_(select(CaseAgency.case_id).where(CaseAgency.agency == user.agency)))
+    if agency:
+        conditions.append(Case.id.in_(select(CaseAgency.case_id).where(CaseAgency.agency == agency)))
     words = (text or "").strip()
     if words:
         pattern = f"%{words.lower()}%"
         compact = words.replace(" ", "").upper()
-        query = query.where(or_(func.lower(Case.reference).like(pattern), func.lower(Case.applicant_name).like(pattern),
-                                func.lower(Case.victim_name).like(pattern),
-                                func.replace(Case.postcode, " ", "").like(f"%{compact}%")))
-    return [case for case in db.scalars(query) if policy.may_view_case(user, case)][:limit]
+        conditions.append(or_(func.lower(Case.reference).like(pattern), func.lower(Case.applicant_name).like(pattern),
+                              func.lower(Case.victim_name).like(pattern),
+                              func.replace(Case.postcode, " ", "").like(f"%{compact}%")))
+    if status:
+        conditions.append(Case.status == status)
+    if stage:
+        conditions.append(Case.stage == stage)
+    if overdue:
+        # Only open cases have ready tasks; the task's case_id index answers the rest.
+        conditions += [Case.status == "open",
+                       exists(select(HumanTask.id).where(HumanTask.case_id == Case.id, HumanTask.due < today))]
+    total = db.scalar(select(func.count()).select_from(
+        select(Case.id).where(*conditions).limit(COUNT_CAP + 1).subquery()))
+    next_due = (select(func.min(HumanTask.due)).where(HumanTask.case_id == Case.id)
+                .correlate(Case).scalar_subquery())
+    order = {
+        "received": (Case.received_on.desc(), Case.id.desc()),
+        "reference": (Case.reference,),
+        "due": (next_due.is_(None), next_due, Case.id),
+        "stage": (Case.stage, Case.received_on.desc(), Case.id.desc()),
+    }[sort if sort in CASE_SORTS else "received"]
+    pages = min(MAX_PAGES, max(1, -(-min(total, COUNT_CAP) // per_page)))
+    page = min(max(1, page), pages)
+    rows = db.execute(select(Case.reference, Case.victim_name, Case.postcode, Case.status, Case.stage,
+                             Case.received_on, Case.agencies, next_due.label("next_due"))
+                      .where(*conditions).order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
+    items = [{"reference": row.reference, "victim_name": row.victim_name, "postcode": row.postcode,
+              "status": row.status, "stage": row.stage, "received_on": row.received_on, "next_due": row.next_due,
+              "overdue": bool(row.status == "open" and row.next_due and row.next_due < today)}
+             for row in rows if policy.may_view_case(user, row)]
+    return {"items": items, "total": min(total, COUNT_CAP), "more": total > COUNT_CAP, "page": page,
+            "pages": pages, "per_page": per_page}
 
 
 def diagram_state(db: Session, case: Case) -> dict[str, Any]:

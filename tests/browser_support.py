@@ -1,6 +1,7 @@
 """Browser tests' support: the app served on a SQLite case review, Chromium driven by Playwright,
-and checks on every page a test loads: axe-core for WCAG 2.2 AA, and the console for
-Content-Security-Policy errors, uncaught script errors and failed loads (`Findings`).
+and checks on every page a test loads: axe-core for WCAG 2.2 AA, reflow at 320 CSS pixels (WCAG
+1.4.10: nothing scrolls sideways), and the console for Content-Security-Policy errors, uncaught
+script errors and failed loads (`Findings`).
 
 Chromium is Debian's (/usr/bin/chromium, set CASEREVIEW_CHROMIUM to use another); Playwright
 never downloads a browser. axe-core comes from npm (`make assets` copies it to web/static/vendor)
@@ -48,6 +49,32 @@ AXE_RUN = """async (tags) => {
     id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
     nodes: v.nodes.map((n) => ({target: n.target.map(String).join(" "), html: n.html,
                                 summary: n.failureSummary || ""}))}))};
+}"""
+
+# WCAG 1.4.10 (reflow): at 320 CSS pixels wide no page scrolls sideways. Wide tables scroll inside
+# their own focusable region (`.app-table-scroll`), which does not widen the document.
+REFLOW_WIDTH = 320
+# Runs in the page at that width: the document's width, and the elements reaching past its right edge
+# (the innermost ones, which are what needs fixing) to say where the overflow comes from.
+REFLOW_RUN = """async (width) => {
+  // Let the page answer the resize first (Chart.js redraws from a ResizeObserver, a frame later).
+  await new Promise((done) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(done)), 100));
+  const wide = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    const box = element.getBoundingClientRect();
+    if (box.right > width + 1 && box.width > 0 && ![...element.children].some(
+        (child) => child.getBoundingClientRect().right > width + 1)) {
+      let scrolls = false;
+      for (let up = element.parentElement; up && up !== document.body; up = up.parentElement) {
+        if (up.scrollWidth > up.clientWidth && getComputedStyle(up).overflowX !== "visible") { scrolls = true; break; }
+      }
+      // Inside a scrolling region but still widening the page: positioned against something outside it.
+      wide.push(element.tagName.toLowerCase() + (element.id ? "#" + element.id : "")
+        + (element.className && typeof element.className === "string" ? "." + element.className.trim().split(/\\s+/).join(".") : "")
+        + " (right edge " + Math.round(box.right) + "px" + (scrolls ? ", inside a scrolling region" : "") + ")");
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 8)};
 }"""
 
 # Runs in every document before its own scripts: keeps the page's CSP violation events.
@@ -134,6 +161,7 @@ class Findings:
     csp: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    reflow: list[str] = field(default_factory=list)  # pages wider than REFLOW_WIDTH at that width
     axe_version: str = ""
 
     def accessibility_report(self) -> str:
@@ -166,6 +194,9 @@ class Findings:
             parts.append("Uncaught script errors:\n" + "\n".join(f"  {e}" for e in self.script_errors))
         if self.console_errors:
             parts.append("Console errors:\n" + "\n".join(f"  {e}" for e in self.console_errors))
+        if self.reflow:
+            parts.append(f"Pages that scroll sideways at {REFLOW_WIDTH} CSS pixels (WCAG 1.4.10):\n"
+                         + "\n".join(f"  {r}" for r in self.reflow))
         return "\n\n".join(p for p in parts if p)
 
     def assert_clean(self) -> None:
@@ -250,8 +281,22 @@ class Visitor:
             self.findings.violations.append({
                 "page": path, "title": title, "who": self.who, "rule": v["id"], "impact": v["impact"],
                 "help": v["help"], "helpUrl": v["helpUrl"], "nodes": v["nodes"]})
+        self._check_reflow(path)
         self.unchecked.clear()
         return self
+
+    def _check_reflow(self, path: str) -> None:
+        """WCAG 1.4.10: the page laid out 320 CSS pixels wide is no wider than that. The viewport is
+        narrowed for the measurement and put back, so the test goes on at its own width."""
+        page, size = self.page, self.page.viewport_size
+        page.set_viewport_size({"width": REFLOW_WIDTH, "height": size["height"]})
+        try:
+            found = page.evaluate(REFLOW_RUN, REFLOW_WIDTH)
+        finally:
+            page.set_viewport_size(size)
+        if found["scrollWidth"] > REFLOW_WIDTH:
+            where = "; ".join(found["wide"]) or "no single element found"
+            self.findings.reflow.append(f"{path} ({self.who}): {found['scrollWidth']}px wide, from {where}")
 
     def _inject_axe(self) -> None:
         # axe normally arrives by the context's init script. Not page.add_script_tag(path=...):

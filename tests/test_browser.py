@@ -147,6 +147,7 @@ def test_a_case_from_phone_application_to_closure(site):
     coordinator.open_task(reference, "Confirm the threshold decision")
     coordinator.choose("decision", "confirm")
     coordinator.submit("Confirm the decision").completed("Confirm the threshold decision")
+    coordinator.navigates(lambda: coordinator.page.get_by_role("link", name="Incidents and threshold").click())
     assert "The threshold was met" in coordinator.main_text()
 
     coordinator.open_task(reference, "Arrange the panel")
@@ -187,6 +188,7 @@ def test_a_case_from_phone_application_to_closure(site):
     police.choose("status", "completed")
     police.fill("progress_note", "Visited with the council on Tuesday.")
     police.submit("Send the update").completed("Update the action")
+    police.navigates(lambda: police.page.get_by_role("link", name="Action plan").click())
     action = police.page.locator("main table tbody tr").filter(has_text="Joint visit to the neighbour")
     assert action.locator(".govuk-tag").inner_text().strip() == "Completed"
 
@@ -200,8 +202,9 @@ def test_a_case_from_phone_application_to_closure(site):
     coordinator.fill("victim_feedback", "Much better: it has been quiet since the visit.")
     coordinator.submit("Record the follow-up").completed("Follow up with the victim")
     assert coordinator.heading() == f"Case {reference} Closed"
-    assert coordinator.page.locator("main .govuk-caption-l").inner_text().strip() == "Closed"
+    assert "Stage Closed" in " ".join(coordinator.page.locator(".moj-identity-bar").inner_text().split())
     assert stage_of(site, reference) == "closed"
+    coordinator.open(f"/cases/{reference}/process")
     assert coordinator.page.locator("#case-diagram .djs-element.current").count() == 0
     site.findings.assert_clean()
 
@@ -273,6 +276,7 @@ def test_keyboard_only_form_with_errors_that_lead_to_their_fields(site):
     person.navigates(lambda: keys.press("Enter"))
 
     person.completed("Confirm the threshold decision")
+    person.navigates(lambda: person.page.get_by_role("link", name="Incidents and threshold").click())
     text = person.main_text()
     assert "The threshold was not met (the coordinator overrode the computed result: " \
            "Too short: the victim is disabled and lives alone.)" in text
@@ -302,7 +306,7 @@ def test_case_diagram_highlights_the_current_step(site):
     Walker(service, reference).provide_histories()
 
     coordinator = site.signed_in("coordinator@demo.test")
-    coordinator.open(f"/cases/{reference}")  # waits for #case-diagram[data-ready=true]
+    coordinator.open(f"/cases/{reference}/process")  # waits for #case-diagram[data-ready=true]
     diagram = coordinator.page.locator("#case-diagram")
     assert diagram.locator("svg").count() >= 1
     current = diagram.locator(".djs-element.current")
@@ -316,7 +320,7 @@ def test_case_diagram_highlights_the_current_step(site):
     assert stroke == "rgb(29, 112, 184)"
 
     police = site.signed_in("police@demo.test")
-    police.open(f"/cases/{reference}")
+    police.open(f"/cases/{reference}/process")
     assert police.page.locator("#case-diagram .djs-element.current[data-element-id=verify_incidents]").count() == 1
     site.findings.assert_clean()
 

@@ -242,11 +242,11 @@ def test_files_added_on_the_task_page_are_stored_and_named_by_the_form(app, serv
     completed = audit_events(service, reference, "task_completed")[-1]
     assert completed.actor == "police@demo.test" and completed.detail["task"] == "deliver_action"
 
-    # The case page lists them, for the police officer and the coordinator.
+    # The case's "Letters and documents" page lists them, for the police officer and the coordinator.
     for email in ("police@demo.test", "coordinator@demo.test"):
-        case_page = client_for(app, email).get(f"/cases/{reference}")
+        case_page = client_for(app, email).get(f"/cases/{reference}/letters")
         rows = [[" ".join(td.text_content().split()) for td in tr.cssselect("td")]
-                for tr in page(case_page).cssselect("#documents + table tbody tr")]
+                for tr in page(case_page).cssselect("#documents + .app-table-scroll table tbody tr")]
         assert [row[:3] for row in rows] == [["Door.png", "PNG, 1 KB", "police@demo.test"],
                                              ["Visit report.pdf", "PDF, 1 KB", "police@demo.test"]]
 
@@ -304,8 +304,8 @@ def test_a_failed_completion_keeps_the_file_and_a_file_can_be_removed(app, servi
     assert completed_task_data(service, reference, task_id)["evidence"] == [letter.id]
     assert {d.id for d in documents_on(service, reference)} == {letter.id, photo.id}
     coordinator = client_for(app, "coordinator@demo.test")
-    listed = [a.text_content() for a in page(coordinator.get(f"/cases/{reference}")).cssselect(
-        "#documents + table a")]
+    listed = [a.text_content() for a in page(coordinator.get(f"/cases/{reference}/letters")).cssselect(
+        "#documents + .app-table-scroll table a")]
     assert listed == ["letter.pdf", "photo.png"]
 
 
@@ -476,7 +476,7 @@ def test_the_applicant_adds_documents_for_the_panel(app, service):
     mine = [d for d in documents_on(service, reference) if d.uploaded_by == "applicant"]
     assert [(d.filename, d.agency) for d in mine] == [("Window.png", None)]
     # Staff: the coordinator sees the applicant's file on the case page; a partner officer does not.
-    coordinator_page = client_for(app, "coordinator@demo.test").get(f"/cases/{reference}")
+    coordinator_page = client_for(app, "coordinator@demo.test").get(f"/cases/{reference}/letters")
     assert "Window.png" in text_of(coordinator_page)
-    police_page = client_for(app, "police@demo.test").get(f"/cases/{reference}")
+    police_page = client_for(app, "police@demo.test").get(f"/cases/{reference}/letters")
     assert "Window.png" not in text_of(police_page) and "police notes.pdf" in text_of(police_page)

@@ -108,7 +108,7 @@ def test_letter_downloads_follow_who_may_see_the_case(service):
 
     coordinator = app.test_client()
     sign_in(coordinator, "coordinator@demo.test")
-    case_page = page(coordinator.get(f"/cases/{reference}"))
+    case_page = page(coordinator.get(f"/cases/{reference}/letters"))
     links = {a.get("href") for a in case_page.cssselect("a") if a.text_content().startswith("Download PDF")}
     assert route in links and len(links) == len(applicant_letters(service, reference)) + 2  # + police, council
     response = coordinator.get(route)

@@ -66,7 +66,7 @@ def test_only_coordinators_see_linked_cases_on_the_case_page(service, cases):
     sign_in(coordinator, "coordinator@demo.test")
     shown = page(coordinator.get(f"/cases/{cases['new']}"))
     assert shown.cssselect("h2#linked-cases")
-    rows = shown.cssselect("h2#linked-cases + table tbody tr")
+    rows = shown.cssselect("h2#linked-cases + .app-table-scroll table tbody tr")
     links = {row.cssselect("a")[0].text_content(): " ".join(row.text_content().split()) for row in rows}
     assert set(links) == {cases[k] for k in ("same_victim", "same_postcode", "same_address", "same_applicant")}
     assert "The same postal address" in links[cases["same_address"]]

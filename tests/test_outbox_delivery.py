@@ -314,7 +314,7 @@ def test_failures_back_off_then_the_message_is_failed_and_shown_on_the_case_page
 
     client = make_app(service).test_client()
     sign_in(client, "coordinator@demo.test")
-    shown = text_of(client.get(f"/cases/{reference}"))
+    shown = text_of(client.get(f"/cases/{reference}/letters"))
     assert f"Not sent Delivery failed after {MAX_ATTEMPTS} attempts: ConnectionRefusedError" in shown
     assert "Connection refused" in shown
 

@@ -367,11 +367,30 @@ def test_statutory_page_csv_and_json_agree(app, year):
             .cssselect("[data-figure]")} == EXPECTED_FY
 
 
+def test_statutory_page_shows_this_financial_year_so_far_beside_the_last_complete_one(app, year):
+    from engine.reports.periods import financial_year_to_date, last_complete_financial_year
+
+    coordinator = client_for(app, "coordinator@demo.test")
+    today = year.service.now().date()
+    so_far, last = financial_year_to_date(today), last_complete_financial_year(today)
+    html = page(coordinator.get("/reports/statutory"))
+    headings = [" ".join(th.text_content().split()) for th in html.cssselect("table.app-statutory thead th")]
+    assert headings == ["Figure", f"Last financial year ({last.start.year} to {last.end.year})",
+                        f"This financial year so far ({so_far.words})"]
+    shown = {s.get("data-figure-so-far"): int(s.text_content()) for s in html.cssselect("[data-figure-so-far]")}
+    expected = json.loads(coordinator.get(f"/reports/statutory.json?from={so_far.start}&to={so_far.end}").data)
+    assert shown == {key: expected[key] for key in EXPECTED_FY}
+    assert {s.get("data-figure"): int(s.text_content()) for s in html.cssselect("[data-figure]")} == EXPECTED_FY
+    # Asked for this year so far, the page has one column and no repeat.
+    alone = page(coordinator.get(f"/reports/statutory?from={so_far.start}&to={so_far.end}"))
+    assert len(alone.cssselect("table.app-statutory thead th")) == 2 and not alone.cssselect("[data-figure-so-far]")
+
+
 def test_each_figure_lists_its_cases(app, year):
     coordinator = client_for(app, "coordinator@demo.test")
     html = page(coordinator.get("/reports/statutory?from=2025-04-01&to=2026-03-31"))
     links = {a.get("href").split("?")[0].rsplit("/", 1)[1]: a.get("href")
-             for a in html.cssselect(".govuk-summary-list__actions a")}
+             for a in html.cssselect("td[data-column=period] a")}
     assert set(links) == set(EXPECTED_FY)
     for key, href in links.items():
         listed = page(coordinator.get(href)).cssselect("tbody tr td:first-child a")
@@ -452,10 +471,10 @@ def test_dashboard_tables(app, year):
     assert timings["Panel to outcome letter"][1:] == ["8", "0", "0", "0", "8"]  # written when the outcome is recorded
 
     actions = _table(html, "actions-table")  # on time, late, overdue, not yet due, stopped, total
-    assert actions["police"] == ["1", "0", "2", "0", "1", "4"]  # P1 on time; A1, A6 overdue; A7 stopped
-    assert actions["council"] == ["2", "1", "0", "0", "0", "3"]  # A6, A9 on time; A1 late
+    assert actions["Exampleshire Police"] == ["1", "0", "2", "0", "1", "4"]  # P1 on time; A1, A6 overdue; A7 stopped
+    assert actions["Exampleton District Council"] == ["2", "1", "0", "0", "0", "3"]  # A6, A9 on time; A1 late
     later = _table(page(coordinator.get("/reports/dashboard?from=2025-04-01&to=2026-06-30")), "actions-table")
-    assert later["police"][3] == "1" and later["council"][3] == "1"  # A13, A18 not yet due
+    assert later["Exampleshire Police"][3] == "1" and later["Exampleton District Council"][3] == "1"  # A13, A18 not yet due
 
     escalations = _table(html, "escalations-table")
     assert [v[0] for v in escalations.values()] == ["3", "1", "1", "1"]  # A9, A10, A12; A10; A9; A12
@@ -471,7 +490,7 @@ def test_dashboard_tables(app, year):
 
     exported = list(csv.DictReader(io.StringIO(coordinator.get("/reports/dashboard.csv?from=2025-04-01&to=2026-03-31")
                                                .get_data(as_text=True))))
-    police = {r["column"]: r["value"] for r in exported if r["table"] == "actions" and r["row"] == "police"}
+    police = {r["column"]: r["value"] for r in exported if r["table"] == "actions" and r["row"] == "Exampleshire Police"}
     assert police["Overdue"] == "2" and police["Stopped (case closed)"] == "1"
     april = {r["column"]: r["value"] for r in exported if r["table"] == "applications" and r["row"] == "April 2025"}
     assert april == {"Victim": "2", "Third party": "2", "Total": "4"}

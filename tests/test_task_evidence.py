@@ -91,7 +91,7 @@ def test_verification_starts_from_the_application_with_each_agencys_history_besi
     police = next(c for c in cards if "Police" in words(c.cssselect(".govuk-summary-card__title")[0]))
     assert "Community protection warning issued." in words(police)
     assert "Victim is anxious at night." in words(police)
-    table = police.cssselect(".app-table-container table")[0]
+    table = police.cssselect(".app-table-scroll table")[0]
     assert [words(th) for th in table.cssselect("th")] == ["Happened", "Reported", "Reference", "What happened",
                                                             "Hate incident"]
     assert [words(td) for td in table.cssselect("tbody td")] == \

@@ -362,7 +362,7 @@ def test_impact_statement_and_wish_to_attend_reach_the_panel(service, app, clien
     # Staff see it: on the case timeline, and the panel chair's task carries the statement.
     staff = app.test_client()
     sign_in(staff, "coordinator@demo.test")
-    timeline = [" ".join(li.text_content().split()) for li in page(staff.get(f"/cases/{reference}")).cssselect(
+    timeline = [" ".join(li.text_content().split()) for li in page(staff.get(f"/cases/{reference}/timeline")).cssselect(
         ".moj-timeline__item")]
     assert any("Tell the panel how the behaviour affects you" in item and "by the applicant" in item for item in timeline)
     walker.complete("case_summary", {"summary": "Three reports.", "incidents_held": 3, "actions_taken": "Visits."})

@@ -156,10 +156,24 @@ def long_date(value) -> str:
     return f"{text} {value:%H:%M}" if isinstance(value, datetime) else text
 
 
+# What a person can do next, when a page gives them nothing else to say.
+ERROR_WORDS = {
+    403: "Your account does not let you use this page: each role sees the pages its work needs. If you need it "
+         "for your work, ask an administrator to change your account.",
+    404: "Check the address is right. If you followed a link, what it pointed to may have been removed, or may be "
+         "something your account cannot see.",
+    409: "Someone else changed this a moment ago. Go back, reload the page and try again.",
+    429: "Wait 15 minutes and try again.",
+}
+
+
 def _error_page(status: int, title: str):
     def handler(error):
         description = getattr(error, "description", "") or ""
-        return render_template("error.html", title=title, description=description), status
+        if description == type(error).description:  # werkzeug's own words, not this service's
+            description = ""
+        return render_template("error.html", title=title, description=description or ERROR_WORDS.get(status, ""),
+                               status=status), status
 
     return handler
 

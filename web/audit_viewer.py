@@ -16,6 +16,8 @@ from flask_login import current_user
 from engine import audit
 
 from .auth import roles_required
+from .cases import STAGE_WORDS
+from .timeline import event_words
 
 blueprint = Blueprint("audit_viewer", __name__, url_prefix="/admin")
 PER_PAGE = 50
@@ -67,9 +69,11 @@ def index():
         result = (audit.trail_page(db, where, int(page_arg) if page_arg.isdigit() else 1, PER_PAGE)
                   if not errors else {"items": [], "page": 1, "more": False})
     event_items = [{"value": "", "text": "Any event"}] + [
-        {"value": name, "text": name.replace("_", " ").capitalize(), "selected": name == values["event"]} for name in events]
+        {"value": name, "text": event_words(name), "selected": name == values["event"]}
+        for name in sorted(events, key=event_words)]
     return render_template("audit_trail.html", title="Audit trail", result=result, values=values, event_items=event_items,
-                           errors={e["field"]: e["message"] for e in errors}, summary=summary,
+                           errors={e["field"]: e["message"] for e in errors}, summary=summary, event_words=event_words,
+                           stage_words=STAGE_WORDS,
                            error_items=[{"text": e["message"], "href": f"#{e['field']}"} for e in errors] or None
                            ), (422 if errors else 200)
 

@@ -6,12 +6,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy import select
 
-from engine import audit
+from engine import audit, policy
 from engine.errors import CaseReviewError, InvalidData
 from engine.models import Case, HumanTask, User
+from engine.service import Actor
 from engine.versions import latest_version, compiled
 
 from .auth import roles_required
+from .cases import agency_name, remember_agency_names
 from .formrender import apply_form_action, error_summary, parse_submission, render_fields
 
 blueprint = Blueprint("coordinator", __name__)
@@ -69,57 +71,123 @@ def record_application():
     return redirect(url_for("cases.case_page", reference=result["reference"]))
 
 
-@blueprint.post("/cases/<reference>/withdraw")
+# What each confirmation page asks, says and does; `send` is the service command.
+CONFIRMATIONS = {
+    "withdraw": {
+        "title": "Withdraw the case on the applicant's behalf",
+        "lead": "Withdrawing stops the review: every task and reminder on the case ends, and the applicant is "
+                "sent a letter saying the case has been withdrawn. It cannot be undone.",
+        "label": "Why is the applicant withdrawing?",
+        "hint": "Say how the applicant told you, for example by phone on 2 December 2026. This is kept with the case.",
+        "missing": "Enter why the applicant is withdrawing",
+        "button": "Withdraw the case", "warning": True,
+        "done": "{reference} has been withdrawn.",
+    },
+    "escalate": {
+        "title": "Ask for an escalation on the applicant's behalf",
+        "lead": "An escalation asks the reviewer to look again at how the review was carried out (not at the "
+                "merits of agencies' decisions). The reviewer is given a task and the applicant is sent a letter.",
+        "label": "Why does the applicant want an escalation?",
+        "hint": "In the applicant's own words where you can. The reviewer reads this in full.",
+        "missing": "Enter why the applicant wants an escalation",
+        "button": "Ask for the escalation", "warning": False,
+        "done": "The escalation for {reference} has been sent to the reviewer.",
+    },
+}
+
+
+def _open_case(reference: str) -> Case:
+    """The case, which a coordinator sees whatever its agencies; 404 when there is none."""
+    with _service().sessions() as db:
+        case = db.scalar(select(Case).where(Case.reference == reference))
+        if case is None:
+            abort(404, "There is no case with that reference. Check it, or find the case in the case list.")
+        db.expunge(case)
+        return case
+
+
+def _confirm(reference: str, kind: str):
+    words = CONFIRMATIONS[kind]
+    case = _open_case(reference)
+    back = url_for("cases.case_page", reference=reference)
+    if case.status != "open":
+        flash(f"{reference} is {case.status}: it can no longer be changed.")
+        return redirect(back)
+    reason = (request.form.get("reason") or "").strip()
+    error = None
+    if request.method == "POST":
+        if not reason:
+            error = words["missing"]
+        else:
+            try:
+                if kind == "withdraw":
+                    _service().withdraw(reference, current_user.actor, reason=f"On the applicant's behalf: {reason}")
+                else:
+                    _service().escalate(reference, reason, current_user.actor)
+            except CaseReviewError as problem:
+                error = _sentence(problem.message)
+            else:
+                flash(words["done"].format(reference=reference))
+                return redirect(back)
+    return render_template("case_confirm.html", title=words["title"], words=words, case=case, reason=reason,
+                           error=error, back=back,
+                           error_items=[{"text": error, "href": "#reason"}] if error else None), (422 if error else 200)
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+@blueprint.route("/cases/<reference>/withdraw", methods=["GET", "POST"])
 @roles_required("coordinator")
 def withdraw(reference: str):
-    reason = (request.form.get("reason") or "").strip()
-    if not reason:
-        flash("Say why the applicant is withdrawing: the case was not withdrawn.")
-        return redirect(url_for("cases.case_page", reference=reference))
-    try:
-        _service().withdraw(reference, current_user.actor, reason=f"On the applicant's behalf: {reason}")
-    except CaseReviewError as error:
-        flash(f"The case was not withdrawn: {error.message}")
-    else:
-        flash(f"{reference} has been withdrawn.")
-    return redirect(url_for("cases.case_page", reference=reference))
+    return _confirm(reference, "withdraw")
 
 
-@blueprint.post("/cases/<reference>/escalate")
+@blueprint.route("/cases/<reference>/escalate", methods=["GET", "POST"])
 @roles_required("coordinator")
 def escalate(reference: str):
-    reason = (request.form.get("reason") or "").strip()
-    try:
-        _service().escalate(reference, reason, current_user.actor)
-    except CaseReviewError as error:
-        flash(f"The escalation was not recorded: {error.message}")
-    else:
-        flash(f"The escalation for {reference} has been sent to the reviewer.")
-    return redirect(url_for("cases.case_page", reference=reference))
+    return _confirm(reference, "escalate")
 
 
-@blueprint.post("/tasks/<task_id>/assign")
+def eligible_users(db, task: HumanTask) -> list[User]:
+    """The active staff who may do this task (`policy.may_complete`), by name."""
+    candidates = db.scalars(select(User).where(User.active.is_(True), User.role == task.role).order_by(User.name))
+    return [user for user in candidates if policy.may_complete(Actor(user.email, user), task)]
+
+
+@blueprint.route("/tasks/<task_id>/assign", methods=["GET", "POST"])
 @roles_required("coordinator")
 def assign(task_id: str):
     service = _service()
-    email = (request.form.get("assignee") or "").strip().lower()
+    error = None
     with service.transaction() as db:
         task = db.get(HumanTask, task_id)
-        if task is None:
-            abort(404, "This task has been completed or does not exist.")
+        if task is None or task.role == "applicant":
+            abort(404, "This task has been completed or does not exist. The case page lists the tasks waiting now.")
         reference = db.scalar(select(Case.reference).where(Case.id == task.case_id))
-        if email:
-            user = db.scalar(select(User).where(User.email == email, User.active.is_(True)))
-            if user is None or user.role != task.role or (task.role == "partner" and user.agency != task.agency):
-                flash(f"{email} cannot do this task: choose someone with the {task.role} role"
-                      + (f" at {task.agency}" if task.agency else "") + ".")
+        people = eligible_users(db, task)
+        remember_agency_names(db)
+        chosen = task.assignee or ""
+        who_may = (f"an officer of {agency_name(task.agency)}" if task.role == "partner"
+                   else f"someone with the {task.role} role")
+        if request.method == "POST":
+            chosen = (request.form.get("assignee") or "").strip().lower()
+            if chosen and chosen not in {user.email for user in people}:
+                error = f"Choose a person from the list: only {who_may} may do this task"
+            else:
+                before = task.assignee
+                task.assignee = chosen or None
+                audit.record(db, at=service.now(), actor=current_user.email, event="task_reassigned",
+                             case_id=task.case_id,
+                             detail={"task": task.name, "task_id": task.id, "from": before, "to": task.assignee})
+                name = next((user.name for user in people if user.email == chosen), chosen)
+                flash(f"‘{task.title}’ is now with {name}." if chosen else f"‘{task.title}’ is unassigned.")
                 return redirect(url_for("cases.case_page", reference=reference))
-        before = task.assignee
-        task.assignee = email or None
-        audit.record(db, at=service.now(), actor=current_user.email, event="task_reassigned", case_id=task.case_id,
-                     detail={"task": task.name, "task_id": task.id, "from": before, "to": task.assignee})
-    flash(f"‘{task.title}’ is now with {email}." if email else f"‘{task.title}’ is unassigned.")
-    return redirect(url_for("cases.case_page", reference=reference))
+        db.expunge_all()
+    return render_template("task_assign.html", title=f"Reassign ‘{task.title}’", task=task, reference=reference,
+                           people=people, chosen=chosen, who_may=who_may, error=error,
+                           error_items=[{"text": error, "href": "#assignee"}] if error else None), (422 if error else 200)
 
 
 @blueprint.get("/overdue")

@@ -23,11 +23,11 @@ from engine.reports import (FIGURES, build_dashboard, cases_behind, cohort_histo
                             last_twelve_months, parse_period, process_analytics, statutory_figures)
 from engine.reports.dashboard import ACTION_OUTCOMES, ROUTES, Dashboard
 from engine.reports.eventlog import csv_chunks, xes_chunks
-from engine.reports.periods import Period, financial_year_containing
+from engine.reports.periods import Period, financial_year_containing, financial_year_to_date
 from engine.reports.statutory import FIGURES_BY_KEY
 
 from .auth import roles_required
-from .cases import STAGE_WORDS
+from .cases import STAGE_WORDS, agency_name
 
 blueprint = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -110,7 +110,7 @@ def _period_choices(today: date) -> list[tuple[str, Period]]:
     current = financial_year_containing(today)
     return [(f"Last financial year ({last.start.year} to {last.end.year})", last),
             (f"This financial year so far ({current.start.year} to {current.end.year})",
-             Period(current.start, today))]
+             financial_year_to_date(today))]
 
 
 @blueprint.get("/statutory")
@@ -122,10 +122,25 @@ def statutory():
         period = _period(last_complete_financial_year(today))
     except InvalidData as error:
         return _invalid_page("reports/statutory.html", "Statutory figures", error, **context)
-    figures = _statutory(period)
-    return render_template("reports/statutory.html", title="Statutory figures", period=period, figures=figures,
+    # This financial year so far beside the period asked for (by default the last complete year, which
+    # is what gets published), so the figures still being made are in view too.
+    so_far = financial_year_to_date(today)
+    columns = [{"key": "period", "period": period, "heading": _column_heading(period, today),
+                "figures": _statutory(period).counts}]
+    if so_far != period:
+        columns.append({"key": "current", "period": so_far, "heading": _column_heading(so_far, today),
+                        "figures": _statutory(so_far).counts})
+    return render_template("reports/statutory.html", title="Statutory figures", period=period, columns=columns,
                            typed=period.query(), field_errors={}, may_list_cases=current_user.role in CASE_LIST_ROLES,
                            **context)
+
+
+def _column_heading(period: Period, today: date) -> str:
+    if period == last_complete_financial_year(today):
+        return f"Last financial year ({period.start.year} to {period.end.year})"
+    if period == financial_year_to_date(today):
+        return f"This financial year so far ({period.words})"
+    return period.words
 
 
 @blueprint.get("/statutory.json")
@@ -186,7 +201,7 @@ def _dashboard_tables(board: Dashboard) -> dict:
         },
         "timings": {
             "caption": "Working days against the local targets",
-            "headers": ["Step", "Target (working days)", "Cases", "Median", "90th percentile", "Longest",
+            "headers": ["Step", "Target (working days)", "Cases", "Half took no more than", "9 in 10 took no more than", "Longest",
                         "Within target"],
             "rows": [[t.label, t.target, t.spread.count, _number(t.spread.median), _number(t.spread.p90),
                       _number(t.spread.longest), t.within_target] for t in board.timings],
@@ -194,7 +209,7 @@ def _dashboard_tables(board: Dashboard) -> dict:
         "actions": {
             "caption": "Actions due in the period, by agency",
             "headers": ["Agency", *(ACTION_WORDS[k] for k in ACTION_OUTCOMES), "Total"],
-            "rows": [[a.agency, *(a.counts[k] for k in ACTION_OUTCOMES), a.total] for a in board.actions],
+            "rows": [[agency_name(a.agency), *(a.counts[k] for k in ACTION_OUTCOMES), a.total] for a in board.actions],
         },
         "escalations": {
             "caption": "Escalations",
@@ -227,9 +242,9 @@ def _charts(tables: dict) -> dict[str, dict]:
                                  for i in (1, 2)]},
         "timings": {"type": "bar", "stacked": False, "labels": [r[0] for r in timings["rows"]],
                     "series": [{"label": "Target", "data": [r[1] for r in timings["rows"]], "colour": "#505a5f"},
-                               {"label": "Median", "data": [_float(r[3]) for r in timings["rows"]],
+                               {"label": "Half took no more than", "data": [_float(r[3]) for r in timings["rows"]],
                                 "colour": "#1d70b8"},
-                               {"label": "90th percentile", "data": [_float(r[4]) for r in timings["rows"]],
+                               {"label": "9 in 10 took no more than", "data": [_float(r[4]) for r in timings["rows"]],
                                 "colour": "#4c2c92"}]},
         "actions": {"type": "bar", "stacked": True, "horizontal": True, "labels": [r[0] for r in actions["rows"]],
                     "series": [{"label": actions["headers"][i + 1], "data": [r[i + 1] for r in actions["rows"]],

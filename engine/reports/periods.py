@@ -75,6 +75,11 @@ def last_complete_financial_year(today: date) -> Period:
     return financial_year_containing(current.start - timedelta(days=1))
 
 
+def financial_year_to_date(today: date) -> Period:
+    """The financial year `today` falls in, from 1 April up to and including `today`."""
+    return Period(financial_year_containing(today).start, today)
+
+
 def last_twelve_months(today: date) -> Period:
     """The current calendar month and the eleven before it, up to `today`."""
     index = today.year * 12 + today.month - 1 - 11
