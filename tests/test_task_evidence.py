@@ -217,8 +217,8 @@ def test_the_escalation_page_shows_the_reason_the_dates_the_people_and_the_timel
     assert "Exampleshire Police officer (partner, police)" in facts["Handled by"]
     timeline = context_item(html, "What has happened on the case").cssselect(".moj-timeline__item")
     titles = [words(item.cssselect(".moj-timeline__title")[0]) for item in timeline]
-    assert titles[0] == "Escalation asked for" and titles[-1] == "Application received"
-    assert "Task completed: Record the panel outcome" in titles
+    assert titles[0] == "The applicant asked for an escalation" and titles[-1] == "Application received"
+    assert "Task done: Record the panel outcome" in titles
     assert words(html.cssselect("form button.govuk-button")[-1]) == "Record the escalation decision"
 
 
