@@ -31,7 +31,9 @@ class LetterContent:
     recipient_lines: tuple[str, ...]
     subject: str
     body: str
-    service_name: str = SERVICE_NAME
+    service_name: str = SERVICE_NAME  # the sender, from the settings (CASEREVIEW_SERVICE_NAME)
+    service_phone: str = ""  # shown in the contact block when set (CASEREVIEW_SERVICE_PHONE)
+    service_email: str = ""  # (CASEREVIEW_SERVICE_EMAIL)
     large_print: bool = False  # the applicant asked for large print (application's communication needs)
 
 
@@ -131,6 +133,12 @@ main h2 { font-size: 18pt; }
   <dt>Date</dt><dd>{{ day }}</dd>
 {% if letter.reference %}
   <dt>Case reference</dt><dd class="reference">{{ letter.reference }}</dd>
+{% endif %}
+{% if letter.service_phone %}
+  <dt>Telephone</dt><dd>{{ letter.service_phone }}</dd>
+{% endif %}
+{% if letter.service_email %}
+  <dt>Email</dt><dd><a href="mailto:{{ letter.service_email }}">{{ letter.service_email }}</a></dd>
 {% endif %}
 </dl>
 <main>
