@@ -227,7 +227,8 @@ def consent_deadline(run: "CaseRun") -> datetime | None:
 
 # ----- a new link by email, asked for at /track -------------------------------------------------
 
-def resend(db: Session, reference: str, email: str, now: datetime, settings: LinkSettings) -> bool:
+def resend(db: Session, reference: str, email: str, now: datetime, settings: LinkSettings,
+           service: dict | None = None) -> bool:
     """If the reference and email match a case, email a new tracking link to the address on file
     (through the outbox) and audit it. The caller answers the same either way."""
     reference, email = (reference or "").strip().upper(), (email or "").strip().casefold()
@@ -240,7 +241,7 @@ def resend(db: Session, reference: str, email: str, now: datetime, settings: Lin
     token, link = _issue(db, case, TRACK, now, sent_to=case.applicant_email, days=settings.days)
     context = {"reference": case.reference, "case": {"reference": case.reference, "stage": case.stage},
                "applicant": {"name": case.applicant_name}, "track_url": settings.url(TRACK, token),
-               "link_expires_on": _day(link.expires_at)}
+               "link_expires_on": _day(link.expires_at), "service": service or _service_details()}
     letter = render(_templates_with(db, case, LINK_EMAIL), LINK_EMAIL, context)
     db.add(OutboxMessage(case_id=case.id, template=LINK_EMAIL, recipient=case.applicant_email,
                          recipient_role="applicant", subject=letter.subject, body=letter.body, created_at=now,
@@ -248,6 +249,12 @@ def resend(db: Session, reference: str, email: str, now: datetime, settings: Lin
     audit.record(db, at=now, actor="applicant", event="applicant_link_sent", case_id=case.id,
                  stage_before=case.stage, stage_after=case.stage, detail={"purpose": TRACK, "link": link.id})
     return True
+
+
+def _service_details() -> dict:
+    from .config import Settings
+
+    return Settings.from_env().service
 
 
 def _templates_with(db: Session, case: Case, name: str) -> dict[str, str]:

@@ -16,6 +16,17 @@ def default_instance_dir() -> Path:
     return Path(_env("INSTANCE_DIR") or PROJECT_ROOT / "instance")
 
 
+# The demo's contact details (telephone numbers from Ofcom's drama range, an address that does
+# not exist): a real service sets its own through CASEREVIEW_SERVICE_*.
+DEMO_SERVICE = {
+    "name": "ASB case review",
+    "phone": "01632 960 100",
+    "email": "asb.casereview@example.org",
+    "address": "ASB case review coordinator, Office of the Police and Crime Commissioner, 1 County Hall, "
+               "Exampleton, EX1 9ZZ",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -34,6 +45,12 @@ class Settings:
     retention_years: int = 6  # closed cases are anonymised this many years after closure
     upload_max_mb: int = 10  # the largest document a form upload or the API accepts
     https: bool = False  # served over HTTPS: cookies marked Secure, HSTS sent
+    # How the public reaches the service: on the start page, the confirmation, the tracking pages,
+    # the privacy and accessibility pages and every letter. The defaults are the demo's.
+    service_name: str = DEMO_SERVICE["name"]
+    service_phone: str = DEMO_SERVICE["phone"]
+    service_email: str = DEMO_SERVICE["email"]
+    service_address: str = DEMO_SERVICE["address"]
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -56,7 +73,18 @@ class Settings:
             retention_years=int(_env("RETENTION_YEARS") or "6"),
             upload_max_mb=int(_env("UPLOAD_MAX_MB") or "10"),
             https=_https(_env("HTTPS"), _env("BASE_URL")),
+            service_name=_env("SERVICE_NAME") or DEMO_SERVICE["name"],
+            service_phone=_env("SERVICE_PHONE") or DEMO_SERVICE["phone"],
+            service_email=_env("SERVICE_EMAIL") or DEMO_SERVICE["email"],
+            service_address=_env("SERVICE_ADDRESS") or DEMO_SERVICE["address"],
         )
+
+    @property
+    def service(self) -> dict[str, str]:
+        """The service's name and contact details as letters and pages use them:
+        `service.name`, `service.phone`, `service.email`, `service.address`."""
+        return {"name": self.service_name, "phone": self.service_phone, "email": self.service_email,
+                "address": self.service_address}
 
 
 def _https(setting: str | None, base_url: str | None) -> bool:

@@ -9,6 +9,7 @@ from .accounts import create_user, ensure_agency, hash_password
 from .models import Case
 from .scenarios import Walker, application
 from .service import CaseReview
+from .studio import start_draft
 
 AGENCIES = {
     "police": ("Exampleshire Police", "police@demo.test"),
@@ -66,15 +67,18 @@ def _demo_cases(service: CaseReview) -> list[str]:
     made.append(ref)
     # 4. Threshold met and confirmed: the panel is being arranged.
     made.append(_decided(service, application(today, hate=True, name="Taylor Green", postcode="EX4 4DD")).reference)
-    # 5. Panel held: actions are being delivered.
+    # 5. Panel held (fire and rescue invited too: rubbish set alight in the bin store): actions are
+    #    being delivered, one by each agency at the panel.
     walker = _decided(service, application(today, name="Morgan Smith", postcode="EX5 5EE"))
-    walker.schedule_panel(today + timedelta(days=14))
+    walker.schedule_panel(today + timedelta(days=14), agencies=("police", "council", "fire"))
     walker.panel_inputs()
     walker.outcome([
         {"description": "Joint visit to the neighbour", "agency": "police", "owner": "PC Evans",
          "due": (today + timedelta(days=28)).isoformat()},
         {"description": "Install noise monitoring", "agency": "council", "owner": "Environmental health",
          "due": (today + timedelta(days=42)).isoformat()},
+        {"description": "Home fire safety visit, and clear the rubbish set alight in the bin store",
+         "agency": "fire", "owner": "Watch Manager Ahmed", "due": (today + timedelta(days=21)).isoformat()},
     ])
     made.append(walker.reference)
     # 6. Panel papers in (agency summaries, the victim's statement): the chair records the outcome.
@@ -84,6 +88,9 @@ def _demo_cases(service: CaseReview) -> list[str]:
     made.append(walker.reference)
     # 7. The applicant of case 4 asks for an escalation: the reviewer decides.
     service.escalate(made[3], "Nobody has told me when the panel will meet.")
+    # 8. The process owner has a draft of the next version open in the studio.
+    start_draft(service, by="owner@demo.test",
+                note="Letters: check the wording with the victims' reference group before publishing")
     return made
 
 

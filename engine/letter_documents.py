@@ -64,11 +64,18 @@ def recipient_lines(db: Session, message: OutboxMessage, case: Case | None) -> t
     return tuple(lines)
 
 
-def letter_content(db: Session, message: OutboxMessage) -> LetterContent:
+def letter_content(db: Session, message: OutboxMessage, service: dict | None = None) -> LetterContent:
+    """What the PDF shows; `service` is Settings.service (the sender's name and contact details),
+    read from the environment when not given."""
     case = db.get(Case, message.case_id) if message.case_id else None
+    if service is None:
+        from .config import Settings
+
+        service = Settings.from_env().service
     return LetterContent(reference=case.reference if case else None, letter_date=message.created_at.date(),
                          recipient_lines=recipient_lines(db, message, case), subject=message.subject,
-                         body=message.body, large_print=_wants_large_print(message, case))
+                         body=message.body, large_print=_wants_large_print(message, case),
+                         service_name=service["name"], service_phone=service["phone"], service_email=service["email"])
 
 
 def _wants_large_print(message: OutboxMessage, case: Case | None) -> bool:
@@ -102,23 +109,24 @@ def _message(db: Session, message_id: int) -> OutboxMessage:
     return message
 
 
-def letter_pdf(db: Session, message_id: int, *, now: datetime | None = None) -> bytes:
+def letter_pdf(db: Session, message_id: int, *, now: datetime | None = None, service: dict | None = None) -> bytes:
     """The letter's stored PDF, made and stored (in the caller's transaction) if missing."""
     existing = stored_pdf(db, message_id)
     if existing is not None:
         return existing
     message = _message(db, message_id)
-    return store_pdf(db, message, render_pdf(letter_content(db, message)), now=now)
+    return store_pdf(db, message, render_pdf(letter_content(db, message, service)), now=now)
 
 
-def ensure_letter_pdf(sessions: sessionmaker[Session], message_id: int, *, now: datetime | None = None) -> bytes:
+def ensure_letter_pdf(sessions: sessionmaker[Session], message_id: int, *, now: datetime | None = None,
+                      service: dict | None = None) -> bytes:
     """`letter_pdf` with the rendering outside any transaction: read, render, then store briefly
     (on SQLite every transaction holds the write lock)."""
     with sessions() as db:
         existing = stored_pdf(db, message_id)
         if existing is not None:
             return existing
-        content = letter_content(db, _message(db, message_id))
+        content = letter_content(db, _message(db, message_id), service)
     pdf = render_pdf(content)
     with sessions.begin() as db:
         return store_pdf(db, _message(db, message_id), pdf, now=now)

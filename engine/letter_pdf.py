@@ -31,7 +31,9 @@ class LetterContent:
     recipient_lines: tuple[str, ...]
     subject: str
     body: str
-    service_name: str = SERVICE_NAME
+    service_name: str = SERVICE_NAME  # the sender, from the settings (CASEREVIEW_SERVICE_NAME)
+    service_phone: str = ""  # shown under the service's name when set (CASEREVIEW_SERVICE_PHONE)
+    service_email: str = ""  # (CASEREVIEW_SERVICE_EMAIL)
     large_print: bool = False  # the applicant asked for large print (application's communication needs)
 
 
@@ -102,6 +104,8 @@ _LAYOUT = _ENV.from_string("""\
 html { font-family: Arial, "Liberation Sans", "DejaVu Sans", sans-serif; font-size: 11pt; line-height: 1.4; color: #000; }
 body { margin: 0; }
 .service { position: absolute; left: 0; top: 0; margin: 0; font-size: 16pt; font-weight: bold; }
+/* The sender's telephone and email under its name, clear of the address window (from 39.5 mm) */
+.sender { position: absolute; left: 0; top: 9mm; width: 90mm; margin: 0; font-size: 9pt; line-height: 1.3; }
 .recipient { position: absolute; left: 9.6mm; top: 24.5mm; width: 95.4mm; height: 26.8mm;
   overflow: hidden; margin: 0; font-size: 10pt; line-height: 1.2; }
 .contact { position: absolute; left: 110mm; top: 15mm; width: 65mm; margin: 0; }
@@ -126,6 +130,9 @@ main h2 { font-size: 18pt; }
 </head>
 <body>
 <p class="service">{{ letter.service_name }}</p>
+{% if letter.service_phone or letter.service_email %}
+<p class="sender">{% if letter.service_phone %}Telephone: {{ letter.service_phone }}{% endif %}{% if letter.service_phone and letter.service_email %}<br>{% endif %}{% if letter.service_email %}Email: <a href="mailto:{{ letter.service_email }}">{{ letter.service_email }}</a>{% endif %}</p>
+{% endif %}
 <p class="recipient">{% for line in letter.recipient_lines %}{{ line }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>
 <dl class="contact">
   <dt>Date</dt><dd>{{ day }}</dd>

@@ -238,7 +238,8 @@ def _mark_failed_attempt(sessions: sessionmaker[Session], message: Outgoing, tok
 
 
 def deliver_pending(sessions: sessionmaker[Session], transport: Transport, *, sender: str,
-                    now: Callable[[], datetime], limit: int = 100, lease: timedelta = LEASE) -> int:
+                    now: Callable[[], datetime], limit: int = 100, lease: timedelta = LEASE,
+                    service: dict | None = None) -> int:
     """Send due messages, each claimed, sent and marked on its own; returns how many were sent."""
     sent = 0
     for _ in range(limit):
@@ -248,7 +249,7 @@ def deliver_pending(sessions: sessionmaker[Session], transport: Transport, *, se
         message, token = claimed
         try:
             if message.needs_pdf:  # made (once, then stored) before sending, outside any transaction
-                message = replace(message, pdf=ensure_letter_pdf(sessions, message.id, now=now()))
+                message = replace(message, pdf=ensure_letter_pdf(sessions, message.id, now=now(), service=service))
             transport.send(message)
         except Exception as exc:  # any failure of this message; the pass goes on with the next
             _mark_failed_attempt(sessions, message, token, exc, now())

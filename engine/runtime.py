@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import applicant_links
 from . import threshold as threshold_rules
 from .clock import Clock
+from .config import Settings
 from .errors import CaseReviewError
 from .letters import render, variables_used
 from .models import Action, Agency, Case, CaseAgency, HumanTask, OutboxMessage, Timer, WorkflowInstance
@@ -95,9 +96,11 @@ class CaseRun:
     """The unit of work of one command on one (locked) case."""
 
     def __init__(self, db: Session, case: Case, version: CompiledVersion, clock: Clock, *,
-                 coordinator_email: str, time_limit: float = 1.0, link_settings=None):
+                 coordinator_email: str, time_limit: float = 1.0, link_settings=None,
+                 service_details: dict | None = None):
         self.db = db
         self.link_settings = link_settings  # base URL and lifetime of applicants' links (None: from the environment)
+        self.service_details = service_details  # `service` in letters: Settings.service (None: from the environment)
         self.case = case
         self.version = version
         self.clock = clock
@@ -321,7 +324,8 @@ class CaseRun:
             self.db.add(CaseAgency(case_id=self.case.id, agency=agency))
 
     def _write_letter(self, template: str, to: str, data: dict) -> None:
-        context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage}}
+        context = {**data, "case": {"reference": self.case.reference, "stage": self.case.stage},
+                   "service": self.service_details or Settings.from_env().service}
         role, address = self._recipient(to, data)
         context.update(applicant_links.links_for_letter(self, template, role, address))  # only ever in the letter
         if "reply_by" in variables_used(self.version.letters.get(template, "")):

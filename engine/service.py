@@ -103,7 +103,7 @@ class CaseReview:
         return CaseRun(db, case, compiled(db, case.process_version_id), self.clock,
                        coordinator_email=self.settings.coordinator_email,
                        time_limit=self.settings.script_time_limit,
-                       link_settings=LinkSettings.of(self.settings))
+                       link_settings=LinkSettings.of(self.settings), service_details=self.settings.service)
 
     def _commit_run(self, db: Session, run: CaseRun, actor: Actor, event: str, stage_before: str,
                     detail: dict) -> None:
@@ -294,7 +294,8 @@ class CaseReview:
             version = self.version_for_new_case(db)
             spec, subprocess_specs = version.specs[THRESHOLD_PROCESS]
             scratch = Case(id=0, reference="THRESHOLD-CHECK", stage="threshold_check", status="open")
-            run = CaseRun(db, scratch, version, self.clock, coordinator_email=self.settings.coordinator_email)
+            run = CaseRun(db, scratch, version, self.clock, coordinator_email=self.settings.coordinator_email,
+                          service_details=self.settings.service)
             workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=run.script_engine)
             data = {"application_date": application_date.isoformat(), "threshold_incidents": incidents}
             for task in workflow.get_tasks(state=TaskState.READY):

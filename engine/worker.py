@@ -23,7 +23,7 @@ def transport_for(service: CaseReview) -> Transport:
 def run_pass(service: CaseReview, transport: Transport | None = None) -> dict:
     fired = service.fire_due_timers()
     sent = deliver_pending(service.sessions, transport or transport_for(service),
-                           sender=service.settings.mail_from, now=service.now)
+                           sender=service.settings.mail_from, now=service.now, service=service.settings.service)
     with service.transaction() as db:  # unfinished applications left for a day
         drafts = application_drafts.delete_expired(db, service.now())
     return {"fired": fired, "sent": sent, "drafts_deleted": drafts}

@@ -64,7 +64,7 @@ def test_each_decision_letter_says_what_was_decided_with_the_case_reference(serv
                                          "three or more incidents that happened on separate occasions",
                                          "at least one hate incident", "ask for an escalation within 20 working days"],
         (met, "outcome"): ["What the panel found", "Reports were handled separately", "The panel's recommendations",
-                           "Joint visit", "Noise monitoring", "Joint visit to the street, Police, by 2026-04-20",
+                           "Joint visit", "Noise monitoring", "Joint visit to the street, Police, by 20 April 2026",
                            "ask for an escalation within 20 working days of the date of this letter"],
     }
     for (reference, template), phrases in expected.items():

@@ -214,7 +214,7 @@ def test_wrong_expired_and_revoked_links_say_so_plainly(service, client, clock):
         response = client.get(wrong)
         assert response.status_code == 404
         assert_private(response)
-        assert headings(response) == ["This link does not work"]
+        assert headings(response) == ["This link does not work", "Contact us"]
         assert reference not in text_of(response)
         assert page(response).cssselect('a[href="/track"]')  # how to get a new link
 
@@ -227,7 +227,7 @@ def test_wrong_expired_and_revoked_links_say_so_plainly(service, client, clock):
     clock.set(START + timedelta(days=90))
     expired = client.get(fresh)
     assert expired.status_code == 404
-    assert headings(expired) == ["This link has expired"]
+    assert headings(expired) == ["This link has expired", "Contact us"]
     with service.sessions() as db:
         assert applicant_links.case_for_token(db, fresh.rsplit("/", 1)[1], START + timedelta(days=89)).reference == second
         assert applicant_links.case_for_token(db, fresh.rsplit("/", 1)[1], service.now()) is None
@@ -296,7 +296,7 @@ def test_the_victim_agrees_through_the_link(service, client):
 
     used = client.get(path)
     assert used.status_code == 410
-    assert headings(used) == ["You have already answered"]
+    assert headings(used) == ["You have already answered", "Contact us"]
     assert client.post(path, data={"consent": "declined"}).status_code == 410
     assert case_of(service, reference).status == "open"
 
@@ -328,7 +328,7 @@ def test_no_answer_in_time_withdraws_the_application(service, client, clock):
     assert [m.recipient_role for m in messages(service, reference, "withdrawn_no_consent")] == ["applicant"]
     late = client.get(path)
     assert late.status_code == 410
-    assert headings(late) == ["This link has expired"]
+    assert headings(late) == ["This link has expired", "Contact us"]
 
 
 # ----- the applicant's forms --------------------------------------------------------------------
@@ -454,7 +454,7 @@ def test_a_new_link_is_sent_only_to_the_address_on_file_and_the_answer_never_tel
         response = client.post("/track", data=details)
         answers.append((response.status_code, response.headers["Location"]))
     assert answers == [(302, "/track/sent")] * 3
-    assert headings(client.get("/track/sent")) == ["Check your email"]
+    assert headings(client.get("/track/sent")) == ["Check your email", "Contact us"]
 
     emails = messages(service, reference, "track_link")
     assert [m.recipient for m in emails] == ["applicant@example.org"]

@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
         app.config["SECRET_KEY"] = _secret_key()
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")),
                                      PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})])
-    app.jinja_env.globals["service_name"] = "ASB case review"
+    app.jinja_env.globals["service_name"] = service.settings.service_name
+    app.jinja_env.globals["service"] = service.settings.service  # name, phone, email, address
     app.jinja_env.filters["long_date"] = long_date
     csrf.init_app(app)
     from . import input_guard
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     from . import audit_viewer, subject_access
     from . import documents
     from . import studio
+    from . import public
 
     auth.init_app(app)
     csrf.exempt(api.blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, service: CaseReview | None = No
     app.register_blueprint(subject_access.blueprint)
     app.register_blueprint(documents.blueprint)
     app.register_blueprint(studio.blueprint)
+    app.register_blueprint(public.blueprint)
     auth.throttle_sign_in(app)
 
     @app.get("/assets/<path:filename>")

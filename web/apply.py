@@ -707,5 +707,20 @@ def check():
 def confirmation():
     if "apply_reference" not in session:
         return redirect(url_for("apply.start"))
-    return render_template("apply/confirmation.html", title="Application sent",
-                           reference=session.get("apply_reference"))
+    reference = session.get("apply_reference")
+    return render_template("apply/confirmation.html", title="Application sent", reference=reference,
+                           next_steps=_first_steps(reference) if reference else [])
+
+
+def _first_steps(reference: str) -> list[dict]:
+    """What the new case waits for and by when, read from its ready tasks and timers (their due
+    dates are the process diagram's), in the words of the tracking page."""
+    from sqlalchemy import select
+
+    from engine.models import Case
+
+    from .track import next_steps  # the tracking page imports this module
+
+    with _service().sessions() as db:
+        case = db.scalar(select(Case).where(Case.reference == reference))
+        return next_steps(db, case) if case is not None and case.status == "open" else []

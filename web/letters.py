@@ -66,7 +66,8 @@ def staff_download(reference: str, message_id: int):
         message = _letter_of(db, case, message_id)
         if not may_have_letter(current_user, message):
             abort(403, "This letter is not addressed to your agency.")
-    pdf = ensure_letter_pdf(service.sessions, message.id, now=service.now())  # rendered outside a transaction
+    pdf = ensure_letter_pdf(service.sessions, message.id, now=service.now(),  # rendered outside a transaction
+                            service=service.settings.service)
     _record_download(case, message, current_user.email)
     return _pdf_response(message, case.reference, pdf)
 
@@ -85,7 +86,7 @@ def applicant_download(token: str, message_id: int):
         # The letters the track page lists: the applicant's own, not emails that carry a new link.
         if message.recipient_role != "applicant" or message.template == LINK_EMAIL:
             abort(404, "There is no such letter on this case.")
-    pdf = ensure_letter_pdf(service.sessions, message.id, now=service.now())
+    pdf = ensure_letter_pdf(service.sessions, message.id, now=service.now(), service=service.settings.service)
     _record_download(case, message, "applicant")
     response = _pdf_response(message, case.reference, pdf)
     response.headers.update({"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"})

@@ -392,7 +392,8 @@ def request_link():
                    "or contact the coordinator.")
     service = _service()
     with service.transaction() as db:
-        applicant_links.resend(db, values["reference"], values["email"], service.now(), _link_settings())
+        applicant_links.resend(db, values["reference"], values["email"], service.now(), _link_settings(),
+                               service.settings.service)
     return redirect(url_for("track.link_sent"))  # the same answer whether or not the details matched
 
 

@@ -223,7 +223,8 @@ def _locked_case(db: Session, reference: str) -> Case | None:
 
 
 def _move(db: Session, service, case: Case, new: CompiledVersion) -> None:
-    run = CaseRun(db, case, new, service.clock, coordinator_email=service.settings.coordinator_email)
+    run = CaseRun(db, case, new, service.clock, coordinator_email=service.settings.coordinator_email,
+                  service_details=service.settings.service)
     for row in _running(db, case.id):
         pruned, lost = _pruned_state(row.state)
         workflow = new.serializer.loads(pruned, run.script_engine)
