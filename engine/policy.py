@@ -94,3 +94,16 @@ def only_agency(user) -> str | None:
     if user is None or sees_personal_details(user):
         return None
     return user.agency or ""
+
+
+# History rows about the applicant's letters and private links: the letters are not the partners' to
+# read, so neither is who downloaded or re-sent them.
+PERSONAL_HISTORY_EVENTS = ("letter_downloaded", "applicant_link_sent")
+
+
+def visible_history(user, history: list[dict]) -> list[dict]:
+    """The case history this user may read: everything for the coordinating roles; for partner
+    officers, without page views and without the events about letters to the applicant."""
+    if sees_personal_details(user):
+        return history
+    return [h for h in history if h["event"] not in ("case_viewed", *PERSONAL_HISTORY_EVENTS)]

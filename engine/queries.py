@@ -170,9 +170,11 @@ def case_list(db: Session, user, *, today, text: str = "", status: str = "", sta
     if words:
         pattern = f"%{words.lower()}%"
         compact = words.replace(" ", "").upper()
-        conditions.append(or_(func.lower(Case.reference).like(pattern), func.lower(Case.applicant_name).like(pattern),
-                              func.lower(Case.victim_name).like(pattern),
-                              func.replace(Case.postcode, " ", "").like(f"%{compact}%")))
+        searched = [func.lower(Case.reference).like(pattern), func.lower(Case.victim_name).like(pattern),
+                    func.replace(Case.postcode, " ", "").like(f"%{compact}%")]
+        if policy.sees_personal_details(user):  # partners never see who applied, so cannot search by it
+            searched.append(func.lower(Case.applicant_name).like(pattern))
+        conditions.append(or_(*searched))
     if status:
         conditions.append(Case.status == status)
     if stage:

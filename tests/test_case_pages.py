@@ -293,3 +293,20 @@ def test_the_audit_trail_names_events_in_plain_words(app, service, delivering):
     assert "Task done" in options and not any("_" in o for o in options)
     when = trail.cssselect("table tbody tr td")[0].text_content()
     assert when.startswith(f"{TODAY:%-d %B %Y} ")
+
+
+def test_partners_search_only_what_they_may_see_and_not_who_downloaded_the_applicants_letters(app, service):
+    """A third party's name is not shown to partner officers, so it does not find the case for them
+    either; nor do they learn when staff read the applicant's letters."""
+    sample = application(TODAY, third_party=True, name="Robin Victim")  # applied for by "Sam Carer"
+    assert sample["applicant"]["name"] == "Sam Carer"
+    reference = service.apply(sample)["reference"]
+    coordinator, police = client_for(app, "coordinator@demo.test"), client_for(app, "police@demo.test")
+    assert reference in text_of(coordinator.get("/cases?q=Sam Carer"))
+    assert reference not in text_of(police.get("/cases?q=Sam Carer"))
+    assert reference in text_of(police.get("/cases?q=Robin Victim"))
+
+    letter = page(coordinator.get(f"/cases/{reference}/letters")).cssselect("a[href$='.pdf']")[0].get("href")
+    assert coordinator.get(letter).status_code == 200
+    assert "Letter downloaded" in text_of(coordinator.get(f"/cases/{reference}/timeline"))
+    assert "Letter downloaded" not in text_of(police.get(f"/cases/{reference}/timeline"))

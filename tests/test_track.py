@@ -394,7 +394,7 @@ def test_withdrawing_from_the_page(service, client):
     path = track_path(service, reference)
     href = things_to_do(client.get(path))["Withdraw your application"]
     confirm = client.get(href)
-    assert headings(confirm) == ["Are you sure you want to withdraw your application?"]
+    assert headings(confirm) == ["Are you sure you want to withdraw your application?", "Contact us"]
     assert_controls_labelled(confirm)
     assert page(confirm).cssselect("button.govuk-button--warning")
     assert page(confirm).cssselect(f'a[href="{path}"]')  # "No, go back"

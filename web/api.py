@@ -128,6 +128,7 @@ def get_case(reference: str):
     if not policy.sees_personal_details(g.api_user):
         view["actions"] = [a for a in view["actions"] if a["agency"] == g.api_user.agency]
         view["letters"] = []
+    view["history"] = policy.visible_history(g.api_user, view["history"])
     return jsonify(view)
 
 

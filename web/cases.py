@@ -162,6 +162,7 @@ def _show(reference: str, section: str, template: str, **wanted):
     if not personal:
         view["actions"] = [a for a in view["actions"] if a["agency"] == current_user.agency]
         view["letters"] = []
+    view["history"] = policy.visible_history(current_user, view["history"])
     if view["threshold"]:
         view["threshold"] = explained(view["threshold"])
     sections = [{"key": key, "href": url_for(endpoint, reference=reference),
