@@ -21,6 +21,11 @@ ROLES = ("coordinator", "partner", "chair", "reviewer", "applicant", "victim")
 _LETTER_CALL = re.compile(r"""\b(?:send_letter|notify_agency)\((?:[^,()]*,\s*)?["']([a-z0-9_]+)["']""")
 
 
+def letters_sent(script: str | None) -> list[str]:
+    """The templates a script names in its send_letter and notify_agency calls, in order."""
+    return _LETTER_CALL.findall(script or "")
+
+
 def _sources(task_spec) -> Iterator[tuple[str, str, str]]:
     """(what, source, mode) for every piece of code attached to a task spec."""
     script = getattr(task_spec, "script", None)
@@ -66,7 +71,7 @@ def check_bundle(version: "CompiledVersion") -> list[dict]:
                         problems.append({"file": file, "element": element, "rule": "sandbox",
                                          "message": f"{what}: syntax error: {exc.msg}"})
                     if what == "script":
-                        for template in _LETTER_CALL.findall(source):
+                        for template in letters_sent(source):
                             if template not in version.letters:
                                 problems.append({"file": file, "element": element, "rule": "letter-template",
                                                  "message": f"script sends letter {template!r}, which has no template"})

@@ -61,6 +61,8 @@ class CompiledVersion:
     threshold_inputs: list[tuple[str, str]]
     serializer: StateSerializer = field(repr=False)
     validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
+    #: The elements recording what the reports count (engine/statutoryfacts.py).
+    statutory_facts: tuple = ()
 
     def form_validator(self, form_name: str) -> Draft202012Validator:
         if form_name not in self.validators:
@@ -111,6 +113,7 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
                                "message": f"no process with id {MAIN_PROCESS!r}"}])
 
     from .checks import check_bundle  # late import: checks needs the compiled specs
+    from .statutoryfacts import read_fact_elements
 
     letters = {Path(n).stem: t for n, t in files.items() if n.startswith("processes/letters/")}
     compiled = CompiledVersion(
@@ -122,6 +125,7 @@ def compile_files(files: dict[str, str], version_id: int = 0, number: int = 0) -
         message_starts=_message_starts(specs),
         threshold_inputs=_threshold_inputs(parser),
         serializer=StateSerializer(specs),
+        statutory_facts=read_fact_elements(specs),
     )
     problems = check_bundle(compiled)
     if problems:

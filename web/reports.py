@@ -203,7 +203,7 @@ def _dashboard_tables(board: Dashboard) -> dict:
             "caption": "Working days against the local targets",
             "headers": ["Step", "Target (working days)", "Cases", "Half took no more than", "9 in 10 took no more than", "Longest",
                         "Within target"],
-            "rows": [[t.label, t.target, t.spread.count, _number(t.spread.median), _number(t.spread.p90),
+            "rows": [[t.label, "None set" if t.target is None else t.target, t.spread.count, _number(t.spread.median), _number(t.spread.p90),
                       _number(t.spread.longest), t.within_target] for t in board.timings],
         },
         "actions": {

@@ -15,8 +15,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Action, AuditEvent, Case, HumanTask, OutboxMessage
-from .facts import (DECIDE_ESCALATION_ROLE, DECIDE_ESCALATION_TASK, ESCALATION_NOT_UPHELD_LETTER,
-                    ESCALATION_REQUESTED, OUTCOME_LETTER, TARGET_DECISION, TARGET_OUTCOME_LETTER, TARGET_PANEL, task_is)
+from .facts import ESCALATION_REQUESTED, PublishedFacts, published_facts, task_in
 from .measures import Spread, working_days_for
 from .periods import Period
 from .sql import utc_day
@@ -40,7 +39,7 @@ class MonthCounts:
 class Timing:
     key: str
     label: str
-    target: int  # working days
+    target: int | None  # working days (None: the latest version sets none)
     spread: Spread
     within_target: int
 
@@ -75,9 +74,10 @@ class Dashboard:
 
 
 def build_dashboard(db: Session, period: Period, today: date) -> Dashboard:
+    facts = published_facts(db)
     return Dashboard(period=period, today=today, applications=applications_by_month(db, period),
-                     decisions=decisions_by_month(db, period), timings=timings(db, period),
-                     actions=actions_by_agency(db, period, today), escalations=escalations(db, period))
+                     decisions=decisions_by_month(db, period), timings=timings(db, period, facts),
+                     actions=actions_by_agency(db, period, today), escalations=escalations(db, period, facts))
 
 
 def _by_month(period: Period, rows, keys: tuple[str, ...]) -> list[MonthCounts]:
@@ -103,24 +103,25 @@ def decisions_by_month(db: Session, period: Period) -> list[MonthCounts]:
     return _by_month(period, [(day, "met" if is_met else "not_met", n) for day, is_met, n in rows], ("met", "not_met"))
 
 
-def _timing(key: str, label: str, target: int, pairs: list[tuple[date, date]], weights: list[int]) -> Timing:
+def _timing(key: str, label: str, target: int | None, pairs: list[tuple[date, date]], weights: list[int]) -> Timing:
     days = working_days_for(pairs)
     values = [d for d, weight in zip(days, weights) for _ in range(weight)]
-    return Timing(key, label, target, Spread.of(values), sum(1 for d in values if d <= target))
+    return Timing(key, label, target, Spread.of(values),
+                  sum(1 for d in values if d <= target) if target is not None else 0)
 
 
-def timings(db: Session, period: Period) -> list[Timing]:
+def timings(db: Session, period: Period, facts: PublishedFacts) -> list[Timing]:
     """Working days from receipt to the threshold decision (decisions made in the period), from the
     decision to the panel and from the panel to the outcome letter (first panel outcomes recorded
-    in the period)."""
+    in the period), against the targets the latest version's due dates set."""
     decided = db.execute(select(Case.received_on, Case.decided_on, func.count())
                          .where(Case.decided_on >= period.start, Case.decided_on <= period.end)
                          .group_by(Case.received_on, Case.decided_on)).all()
-    reviews = first_panel_outcomes(period).subquery()
+    reviews = first_panel_outcomes(period, facts).subquery()
     # The outcome letter is written by the command that records the outcome, so a case's first
     # outcome letter is its first panel's.
     letter_at = (select(func.min(OutboxMessage.created_at))
-                 .where(OutboxMessage.case_id == reviews.c.case_id, OutboxMessage.template == OUTCOME_LETTER)
+                 .where(OutboxMessage.case_id == reviews.c.case_id, OutboxMessage.template.in_(facts.letters("outcome_letter_sent")))
                  .correlate(reviews).scalar_subquery())
     each = (select(Case.decided_on.label("decided"), utc_day(reviews.c.counted).label("panel"),
                    utc_day(letter_at).label("letter"))
@@ -135,10 +136,10 @@ def timings(db: Session, period: Period) -> list[Timing]:
         if letter:
             to_letter[(panel, letter)] += count
     return [
-        _timing("decision", "Receipt to threshold decision", TARGET_DECISION,
+        _timing("decision", "Receipt to threshold decision", facts.target("threshold_decided"),
                 [(r.received_on, r.decided_on) for r in decided], [r[2] for r in decided]),
-        _timing("panel", "Threshold decision to panel", TARGET_PANEL, list(to_panel), list(to_panel.values())),
-        _timing("outcome_letter", "Panel to outcome letter", TARGET_OUTCOME_LETTER,
+        _timing("panel", "Threshold decision to panel", facts.target("panel_arranged"), list(to_panel), list(to_panel.values())),
+        _timing("outcome_letter", "Panel to outcome letter", facts.target("outcome_letter_sent"),
                 list(to_letter), list(to_letter.values())),
     ]
 
@@ -162,18 +163,20 @@ def actions_by_agency(db: Session, period: Period, today: date) -> list[AgencyAc
     return [AgencyActions(agency, {key: counts[agency][key] for key in ACTION_OUTCOMES}) for agency in sorted(counts)]
 
 
-def escalations(db: Session, period: Period) -> Escalations:
+def escalations(db: Session, period: Period, facts: PublishedFacts) -> Escalations:
     """Escalations asked for in the period; decisions made in it (not upheld when the decision's
     command wrote the 'not upheld' letter, upheld otherwise); decisions waiting now."""
     start, end = period.utc_bounds()
+    decide_tasks = facts.task_ids("escalation_decided")
+    not_upheld_letters = set(facts.letters("escalation_not_upheld_letter_sent"))
     requested = db.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.event == ESCALATION_REQUESTED, AuditEvent.at >= start, AuditEvent.at < end))
-    details = db.scalars(select(AuditEvent.detail).where(task_is(DECIDE_ESCALATION_TASK),
+    details = db.scalars(select(AuditEvent.detail).where(task_in(decide_tasks),
                                                          AuditEvent.at >= start, AuditEvent.at < end)).all()
     not_upheld = sum(1 for detail in details if any(
-        effect.get("event") == "letter" and effect.get("template") == ESCALATION_NOT_UPHELD_LETTER
+        effect.get("event") == "letter" and effect.get("template") in not_upheld_letters
         for effect in (detail or {}).get("effects", [])))
     waiting = db.scalar(select(func.count()).select_from(HumanTask).where(  # role first: its index answers
-        HumanTask.role == DECIDE_ESCALATION_ROLE, HumanTask.name == DECIDE_ESCALATION_TASK))
+        HumanTask.role.in_(facts.lanes("escalation_decided")), HumanTask.name.in_(decide_tasks)))
     return Escalations(requested=requested or 0, upheld=len(details) - not_upheld, not_upheld=not_upheld,
                        waiting_now=waiting or 0)

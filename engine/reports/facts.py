@@ -1,4 +1,4 @@
-"""What the reports read, and the names in the shipped diagrams they rely on.
+"""What the reports read, and how they find the diagram elements they rely on.
 
 Reports never load a workflow: they read the rows the engine writes in the same transaction as
 the workflow state (engine/runtime.py, engine/service.py):
@@ -10,14 +10,21 @@ the workflow state (engine/runtime.py, engine/service.py):
   (letters written, processes started);
 - `action` rows (the panel's action plan) and `outbox` letters.
 
-If a process owner renames one of the tasks below in a new version, the figures that use it must
-follow; tests/test_reports.py drives the shipped diagrams, so it notices.
+Which user task records a review, which letter is the outcome letter, and the local targets are
+declared in the bundle (the `statutoryFact` property, engine/statutoryfacts.py). `published_facts`
+gathers them over every published version, so a case done on an older version still counts after
+a process owner renames the task in a newer one; the targets are those of the latest version.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, literal
+from dataclasses import dataclass
 
-from ..models import AuditEvent
+from sqlalchemy import and_, literal, select
+from sqlalchemy.orm import Session
+
+from ..models import AuditEvent, ProcessVersion
+from ..statutoryfacts import FactElement
+from ..versions import BUNDLE, compiled
 from .sql import completed_task
 
 # Events
@@ -27,28 +34,45 @@ ESCALATION_REQUESTED = "escalation_requested"
 #: Rows that record a read, not a step of the case: left out of the process history.
 READ_EVENTS = ("case_viewed",)
 
-# User tasks (BPMN ids in processes/case_review.bpmn and escalation.bpmn)
-PANEL_OUTCOME_TASK = "panel_outcome"
-DECIDE_ESCALATION_TASK = "decide_escalation"
-DECIDE_ESCALATION_ROLE = "reviewer"  # its lane in escalation.bpmn
-
-# Letters (processes/letters/*.txt)
-OUTCOME_LETTER = "outcome"
-ESCALATION_NOT_UPHELD_LETTER = "escalation_not_upheld"
-
 # Stages a case ends in (engine/runtime.py STATUSES: close_case sets the stage to the status)
 FINAL_STAGES = ("closed", "withdrawn")
 
-#: Local targets in working days (the defaults shipped in the diagrams, ../shared/docs/domain.md):
-#: threshold decision within 15 of receipt, panel within 20 of the decision, outcome letter
-#: within 5 of the panel.
-TARGET_DECISION = 15
-TARGET_PANEL = 20
-TARGET_OUTCOME_LETTER = 5
+
+@dataclass(frozen=True)
+class PublishedFacts:
+    """The elements recording each fact, over every published version."""
+
+    elements: tuple[FactElement, ...]  # of every version
+    latest: tuple[FactElement, ...]  # of the latest version (its targets are the ones in force)
+
+    def task_ids(self, fact: str) -> tuple[str, ...]:
+        """BPMN ids of the user tasks that recorded `fact` in any version."""
+        return tuple(sorted({e.element for e in self.elements if e.fact == fact and e.is_user_task}))
+
+    def lanes(self, fact: str) -> tuple[str, ...]:
+        return tuple(sorted({e.lane for e in self.elements if e.fact == fact and e.lane}))
+
+    def letters(self, fact: str) -> tuple[str, ...]:
+        """Templates of the letters the elements recording `fact` send, in any version."""
+        return tuple(sorted({letter for e in self.elements if e.fact == fact for letter in e.letters}))
+
+    def target(self, fact: str) -> int | None:
+        """Working days: the due date of the latest version's element recording `fact`."""
+        return next((e.target_days for e in self.latest if e.fact == fact and e.target_days is not None), None)
 
 
-def task_is(name: str, row=AuditEvent):
+def published_facts(db: Session) -> PublishedFacts:
+    """Each version is compiled once per process (engine/versions.py caches it by content hash), so
+    this costs one small query once the versions are known."""
+    rows = db.execute(select(ProcessVersion.id).where(ProcessVersion.bundle == BUNDLE)
+                      .order_by(ProcessVersion.number)).scalars().all()
+    per_version = [compiled(db, version_id).statutory_facts for version_id in rows]
+    return PublishedFacts(elements=tuple(e for facts in per_version for e in facts),
+                          latest=per_version[-1] if per_version else ())
+
+
+def task_in(names: tuple[str, ...], row=AuditEvent):
     """SQL condition: the audit row (`row`, an alias of AuditEvent if given) records the completion
-    of user task `name`. The event is written into the SQL rather than bound, so the planner can
-    see that the partial index of completed tasks applies."""
-    return and_(row.event == literal(TASK_COMPLETED, literal_execute=True), completed_task(row.detail) == name)
+    of one of the user tasks `names`. The event is written into the SQL rather than bound, so the
+    planner can see that the partial index of completed tasks applies."""
+    return and_(row.event == literal(TASK_COMPLETED, literal_execute=True), completed_task(row.detail).in_(names))

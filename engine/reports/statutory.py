@@ -29,7 +29,7 @@ from sqlalchemy import Select, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import Action, AuditEvent, Case
-from .facts import PANEL_OUTCOME_TASK, task_is
+from .facts import PublishedFacts, published_facts, task_in
 from .sql import answer_count
 from .periods import Period
 
@@ -78,22 +78,24 @@ class CountedCase:
     counted_on: date
 
 
-def first_panel_outcomes(period: Period) -> Select:
-    """(case_id, counted) of each case whose first panel outcome was recorded in the period."""
+def first_panel_outcomes(period: Period, facts: PublishedFacts) -> Select:
+    """(case_id, counted) of each case whose first panel outcome was recorded in the period: the
+    completion of a user task declaring `review_carried_out`, in whichever version it ran."""
+    review_tasks = facts.task_ids("review_carried_out")
     start, end = period.utc_bounds()
     earlier = aliased(AuditEvent)
     # Commands on one case are serialised by its lock, so ids follow time within a case (`id`
     # breaks a tie; `at` lets the index answer).
     earlier_outcome = exists().where(earlier.case_id == AuditEvent.case_id, earlier.at <= AuditEvent.at,
-                                     earlier.id < AuditEvent.id, task_is(PANEL_OUTCOME_TASK, earlier))
+                                     earlier.id < AuditEvent.id, task_in(review_tasks, earlier))
     return (select(AuditEvent.case_id.label("case_id"), AuditEvent.at.label("counted"))
-            .where(task_is(PANEL_OUTCOME_TASK), AuditEvent.at >= start, AuditEvent.at < end,
+            .where(task_in(review_tasks), AuditEvent.at >= start, AuditEvent.at < end,
                    AuditEvent.case_id.is_not(None), ~earlier_outcome))
 
 
-def _selections(period: Period) -> dict[str, Select]:
+def _selections(period: Period, facts: PublishedFacts) -> dict[str, Select]:
     """For each figure, a SELECT of (case_id, counted) rows: one row per counted event."""
-    reviews = first_panel_outcomes(period)
+    reviews = first_panel_outcomes(period, facts)
     return {
         "applications": select(Case.id.label("case_id"), Case.received_on.label("counted"))
         .where(Case.received_on >= period.start, Case.received_on <= period.end),
@@ -110,7 +112,7 @@ def _selections(period: Period) -> dict[str, Select]:
 def statutory_figures(db: Session, period: Period) -> StatutoryFigures:
     """The four figures for the period, in one round trip."""
     counts = [select(func.count()).select_from(selection.subquery()).scalar_subquery().label(key)
-              for key, selection in _selections(period).items()]
+              for key, selection in _selections(period, published_facts(db)).items()]
     row = db.execute(select(*counts)).one()
     return StatutoryFigures(period, {key: int(getattr(row, key)) for key in FIGURE_KEYS})
 
@@ -119,7 +121,7 @@ def cases_behind(db: Session, period: Period, key: str) -> list[CountedCase]:
     """The cases a figure counts, oldest first (for staff checking the figure)."""
     if key not in FIGURES_BY_KEY:
         raise KeyError(key)
-    counted = _selections(period)[key].subquery()
+    counted = _selections(period, published_facts(db))[key].subquery()
     rows = db.execute(select(Case.reference, Case.received_on, Case.status, Case.stage, counted.c.counted)
                       .join(counted, counted.c.case_id == Case.id)
                       .order_by(counted.c.counted, Case.reference)).all()

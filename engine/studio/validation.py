@@ -3,8 +3,11 @@
 Order: file names; XML safety (engine/safexml.py); BPMN lint (lint.py); forms and their
 `x-ui` hints (formcheck.py); the sandbox check of every piece of code (code.py); DMN
 variables and outputs (dmncheck.py); SpiffWorkflow's own parse plus the publish-time checks
-of engine/checks.py (user task form, lane role, partner agency, letter templates); and, when
-the bundle compiles and its code is safe, the dry run (dryrun.py).
+of engine/checks.py (user task form, lane role, partner agency, letter templates); the
+statutory facts the reports need (engine/statutoryfacts.py: checked here, at publish, and not
+when an already published version is loaded, since versions published before facts were
+declared must still run); and, when the bundle compiles and its code is safe, the dry run
+(dryrun.py).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections import OrderedDict
 
 from ..errors import InvalidProcess
 from ..safexml import UnsafeXML, parse_xml
+from ..statutoryfacts import statutory_fact_problems
 from ..versions import bundle_sha256, compile_cached
 from .bundles import name_problem
 from .code import bpmn_code, dmn_code, sandbox_problems
@@ -111,6 +115,9 @@ def _validate(files: dict[str, str], dry_run: bool) -> list[Problem]:
             rule = error.get("rule") or "compile"
             if rule not in _ALSO_CHECKED_HERE:
                 problems.append(Problem(error.get("file"), error.get("element"), rule, error["message"]))
+    if compiled is not None:
+        problems.extend(Problem(p["file"], p["element"], p["rule"], p["message"])
+                        for p in statutory_fact_problems(compiled))
 
     if dry_run and compiled is not None and not any(p.rule in _NO_DRY_RUN_AFTER for p in problems):
         from .dryrun import dry_run as run_journeys  # late import: it pulls in the whole service

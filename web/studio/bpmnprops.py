@@ -14,7 +14,6 @@ The expressions written are the forms the shipped diagrams use and the engine un
 """
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from lxml import etree
 
 from engine.safexml import parse_xml
 from engine.studio.bpmnmodel import BPMNDI, bpmn, read_diagram, spiff
+from engine.studio.duerules import DueRule, read_due_rule
 
 DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
@@ -63,15 +63,6 @@ class Period:
     def words(self) -> str:
         kind = "working day" if self.unit == "working" else "calendar day"
         return f"{self.days} {kind}{'' if self.days == 1 else 's'}"
-
-
-@dataclass(frozen=True)
-class DueRule:
-    start: str  # the expression counted from: received_on, today(), action["due"]...
-    days: int  # working days after it (negative: before)
-
-    def expression(self) -> str:
-        return f"add_working_days({self.start}, {self.days})"
 
 
 @dataclass
@@ -121,32 +112,6 @@ def period_expression(period: Period) -> tuple[str, str]:
     if period.unit == "working":
         return "timeDate", f"working_days_from_now({period.days})"
     return "timeDuration", f'"P{period.days}D"'
-
-
-def read_due_rule(expression: str | None) -> DueRule | None:
-    """`add_working_days(<from>, <whole number>)`, or None for any other expression."""
-    if not expression:
-        return None
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
-        return None
-    call = tree.body
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "add_working_days"
-            and len(call.args) == 2 and not call.keywords):
-        return None
-    days = _whole_number(call.args[1])
-    start = ast.get_source_segment(expression.strip(), call.args[0])
-    return DueRule(start, days) if days is not None and start else None
-
-
-def _whole_number(node: ast.expr) -> int | None:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _whole_number(node.operand)
-        return -inner if inner is not None else None
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value
-    return None
 
 
 def fixed_agency(expression: str | None) -> str | None:
