@@ -206,19 +206,36 @@ def case_list(db: Session, user, *, today, text: str = "", status: str = "", sta
             "pages": pages, "per_page": per_page}
 
 
-def diagram_state(db: Session, case: Case) -> dict[str, Any]:
-    """The case_review diagram of the case's version, with the steps done and the steps waiting."""
+def case_processes(db: Session, case: Case) -> list[dict[str, str]]:
+    """The processes the case has run, in the order each first started (the application's own
+    first): id, name (the diagram's process name) and the bundle file that draws it."""
+    from .models import WorkflowInstance
+
+    version = compiled(db, case.process_version_id)
+    started = db.execute(select(WorkflowInstance.process_id, func.min(WorkflowInstance.id).label("first"))
+                         .where(WorkflowInstance.case_id == case.id)
+                         .group_by(WorkflowInstance.process_id).order_by("first")).all()
+    found = []
+    for process_id, _first in started:
+        spec = version.specs.get(process_id, (None,))[0]
+        if spec is not None and getattr(spec, "file", None):
+            found.append({"id": process_id, "name": spec.description or process_id, "file": spec.file})
+    return found
+
+
+def diagram_state(db: Session, case: Case, process_id: str) -> dict[str, Any]:
+    """One process of the case with the steps done and the steps waiting, over every instance of
+    it (an action plan runs one action-delivery instance per action and update)."""
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
     from SpiffWorkflow.util.task import TaskState
 
     from .models import WorkflowInstance
 
     version = compiled(db, case.process_version_id)
-    row = db.scalar(select(WorkflowInstance).where(WorkflowInstance.case_id == case.id,
-                                                   WorkflowInstance.process_id == "case_review"))
+    rows = db.scalars(select(WorkflowInstance).where(WorkflowInstance.case_id == case.id,
+                                                     WorkflowInstance.process_id == process_id))
     done, current = set(), set()
-    if row is not None:
-        from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-
+    for row in rows:
         workflow = version.serializer.loads(row.state, PythonScriptEngine())
         for task in workflow.get_tasks():
             bpmn_id = getattr(task.task_spec, "bpmn_id", None)

@@ -310,3 +310,22 @@ def test_partners_search_only_what_they_may_see_and_not_who_downloaded_the_appli
     assert coordinator.get(letter).status_code == 200
     assert "Letter downloaded" in text_of(coordinator.get(f"/cases/{reference}/timeline"))
     assert "Letter downloaded" not in text_of(police.get(f"/cases/{reference}/timeline"))
+
+
+def test_the_process_section_shows_each_process_the_case_has_run(app, delivering):
+    """Not only the case review: each action's delivery (and an escalation) has a diagram too, with
+    the steps of every instance marked, and a process the case never ran is not found."""
+    coordinator = client_for(app, "coordinator@demo.test")
+    section = page(coordinator.get(f"/cases/{delivering}/process"))
+    choices = [" ".join(item.text_content().split()) for item in section.cssselect("nav.app-process-choice li")]
+    assert choices[0] == "ASB case review" and "Action delivery" in choices
+    link = section.cssselect("nav.app-process-choice a")[0].get("href")
+    assert "process=action_delivery" in link
+    action_page = page(coordinator.get(link))
+    diagram = action_page.cssselect("#case-diagram")[0]
+    xml = coordinator.get(diagram.get("data-diagram"))
+    assert b'id="action_delivery"' in xml.data
+    state = coordinator.get(diagram.get("data-state")).get_json()
+    assert state["current"], "each action waits for its update"
+    assert coordinator.get(f"/cases/{delivering}/diagram.bpmn?process=escalation").status_code == 404
+    assert coordinator.get(f"/cases/{delivering}/diagram.bpmn?process=nothing").status_code == 404

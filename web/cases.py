@@ -13,7 +13,7 @@ from sqlalchemy import select
 from engine import audit, policy
 from engine.linked import linked_cases
 from engine.models import Agency, Case, HumanTask, ProcessVersion, User
-from engine.queries import CASE_SORTS, case_list, case_view, diagram_state
+from engine.queries import CASE_SORTS, case_list, case_processes, case_view, diagram_state
 from engine.evidence import explained
 from engine.threshold import shortfalls
 
@@ -135,7 +135,7 @@ def _identity(case: Case, tasks: list[HumanTask]) -> dict:
     }
 
 
-def _show(reference: str, section: str, template: str, **wanted):
+def _show(reference: str, section: str, template: str, context: dict | None = None, **wanted):
     """Load what every section shows, audit the view, and render the section's page. `wanted`
     names the extra things this section reads (documents, linked), so no page reads the rest."""
     service = _service()
@@ -173,7 +173,8 @@ def _show(reference: str, section: str, template: str, **wanted):
     return render_template(template, title=title, section=section, sections=sections, section_title=current["text"],
                            case=view, identity=identity, application=application, personal=personal, tasks=tasks,
                            stage_words=STAGE_WORDS, status_words=STATUS_WORDS,
-                           may_complete=lambda t: policy.may_complete(current_user.actor, t), **extra)
+                           may_complete=lambda t: policy.may_complete(current_user.actor, t), **extra,
+                           **(context or {}))
 
 
 @blueprint.get("/cases/<reference>")
@@ -209,7 +210,11 @@ def timeline(reference: str):
 @blueprint.get("/cases/<reference>/process")
 @roles_required(*VIEWING_ROLES)
 def process(reference: str):
-    return _show(reference, "process", "case/process.html")
+    with _service().sessions() as db:
+        case = _visible_case(db, reference)
+        processes = case_processes(db, case)
+        chosen = _chosen_process(db, case)
+    return _show(reference, "process", "case/process.html", context={"processes": processes, "chosen": chosen})
 
 
 @blueprint.app_template_global()
@@ -222,13 +227,25 @@ def threshold_shortfalls(threshold) -> list[str]:
     return shortfalls(threshold) if threshold else []
 
 
+def _chosen_process(db, case: Case) -> dict[str, str]:
+    """The process `?process=` names among those the case has run (default: the first, the one the
+    application started); any other name is not found."""
+    processes = case_processes(db, case)
+    wanted = request.args.get("process")
+    chosen = next((p for p in processes if p["id"] == wanted), None) if wanted else (processes or [None])[0]
+    if chosen is None:
+        abort(404, "This case has not run that process.")
+    return chosen
+
+
 @blueprint.get("/cases/<reference>/diagram.bpmn")
 @roles_required(*VIEWING_ROLES)
 def diagram(reference: str):
     with _service().sessions() as db:
         case = _visible_case(db, reference)
+        chosen = _chosen_process(db, case)
         files = db.scalar(select(ProcessVersion.files).where(ProcessVersion.id == case.process_version_id))
-    return Response(files["processes/case_review.bpmn"], mimetype="application/xml")
+    return Response(files[chosen["file"]], mimetype="application/xml")
 
 
 @blueprint.get("/cases/<reference>/diagram-state.json")
@@ -236,4 +253,4 @@ def diagram(reference: str):
 def diagram_position(reference: str):
     with _service().sessions() as db:
         case = _visible_case(db, reference)
-        return diagram_state(db, case)
+        return diagram_state(db, case, _chosen_process(db, case)["id"])
