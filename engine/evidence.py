@@ -86,14 +86,15 @@ def _readable(path: str, withheld: set[str]) -> bool:
 
 # ----- prefill ------------------------------------------------------------------------------------
 
-def task_prefill(db: Session, task: HumanTask, schema: dict, user=None) -> dict | None:
-    """The values a new form starts with, or None when the form declares none."""
+def task_prefill(db: Session, task: HumanTask, schema: dict, user=None, *, data: dict | None = None) -> dict | None:
+    """The values a new form starts with, or None when the form declares none. `data`: the task's
+    data when the caller has it already (loading it deserialises the workflow)."""
     paths = prefill_paths(schema)
     if not paths:
         return None
     case = db.get(Case, task.case_id)
     withheld = policy.withheld_task_data(user, case)
-    data = task_data(db, task)
+    data = task_data(db, task) if data is None else data
     values = {}
     for name, path in paths.items():
         found = value_at(data, path) if _readable(path, withheld) else MISSING
@@ -113,16 +114,18 @@ def _fit(value: Any, schema: dict) -> Any:
 
 # ----- context ------------------------------------------------------------------------------------
 
-def task_context(db: Session, task: HumanTask, schema: dict, user=None, *, today: date | None = None) -> list[dict]:
+def task_context(db: Session, task: HumanTask, schema: dict, user=None, *, today: date | None = None,
+                 data: dict | None = None) -> list[dict]:
     """What the form declares beside it, each item ready to show: `{kind, title, ...}`.
-    `user` is the person looking (None: no restriction, for the command line)."""
+    `user` is the person looking (None: no restriction, for the command line); `data` as for
+    `task_prefill`."""
     wanted = context_items(schema)
     if not wanted:
         return []
     case = db.get(Case, task.case_id)
     withheld = policy.withheld_task_data(user, case)
     own_agency = policy.only_agency(user)
-    data = task_data(db, task)
+    data = task_data(db, task) if data is None else data
     names = dict(db.execute(select(Agency.code, Agency.name)).all())
     shown = []
     for item in wanted:
@@ -135,7 +138,7 @@ def task_context(db: Session, task: HumanTask, schema: dict, user=None, *, today
         elif kind == "threshold":
             entry["threshold"] = threshold_view(db, case, data, str(item.get("result", "")))
         elif kind == "timeline":
-            entry["history"] = case_history(db, case)
+            entry["history"] = case_history(db, case, user)
         elif kind == "actions":
             entry["actions"] = action_plan(db, case, names, own_agency, today)
         elif kind == "facts":
@@ -226,10 +229,12 @@ def handled_by(db: Session, case: Case) -> list[str]:
     return people
 
 
-def case_history(db: Session, case: Case) -> list[dict]:
+def case_history(db: Session, case: Case, user=None) -> list[dict]:
+    """The case's history as the case page's Timeline shows it to this user (None: all of it)."""
     from .queries import case_view
 
-    return case_view(db, case.reference)["history"]
+    history = case_view(db, case.reference)["history"]
+    return history if user is None else policy.visible_history(user, history)
 
 
 def action_plan(db: Session, case: Case, names: dict[str, str], own_agency: str | None,

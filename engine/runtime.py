@@ -24,7 +24,7 @@ from . import threshold as threshold_rules
 from .clock import Clock
 from .config import Settings
 from .errors import CaseReviewError
-from .letters import render, variables_used
+from .letters import long_date, render, variables_used
 from .models import Action, Agency, Case, CaseAgency, HumanTask, OutboxMessage, Timer, WorkflowInstance
 from .sandbox import RestrictedEnvironment, SandboxedScriptEngine, ScriptLimitExceeded
 from .versions import CompiledVersion
@@ -462,11 +462,6 @@ def waiting_deadline(run: CaseRun, lane: str | None = None) -> datetime | None:
                     if due is not None:
                         dues.append(due)
     return min(dues) if dues else None
-
-
-def long_date(moment: date | datetime) -> str:
-    """GOV.UK style: 16 March 2026."""
-    return f"{moment.day} {moment.strftime('%B %Y')}"
 
 
 def _tree_depth(workflow: BpmnWorkflow) -> int:

@@ -424,3 +424,23 @@ def test_the_studio_refuses_a_declaration_the_task_page_cannot_follow(hints, mes
     schema["x-ui"] = {**schema["x-ui"], **hints}
     problems = [p.message for p in ui_problems("forms/verify_incidents.json", schema)]
     assert any(message in p for p in problems), problems
+
+
+def test_a_timeline_beside_a_partners_form_leaves_out_what_their_case_timeline_does(service):
+    """The same rule as the case page's Timeline: no page views, no downloads of the applicant's letters."""
+    from engine import audit
+    from engine.accounts import require_user
+
+    walker = Walker(service, service.apply(application(START.date()))["reference"])
+    with service.transaction() as db:
+        case = db.scalar(select(Case).where(Case.reference == walker.reference))
+        audit.record(db, at=service.now(), actor="coordinator@demo.test", event="letter_downloaded",
+                     case_id=case.id, stage_before=case.stage, stage_after=case.stage, detail={"letter": 1})
+    schema = {"x-ui": {"context": [{"kind": "timeline", "title": "What has happened"}]}}
+    with service.sessions() as db:
+        task = db.get(HumanTask, task_id(walker, "provide_incident_history", "police"))
+        events = lambda user: [h["event"] for h in task_context(db, task, schema, user)[0]["history"]]  # noqa: E731
+        as_partner = events(require_user(db, "police@demo.test"))
+        as_coordinator = events(require_user(db, "coordinator@demo.test"))
+    assert "letter_downloaded" in as_coordinator
+    assert "letter_downloaded" not in as_partner and "application_received" in as_partner

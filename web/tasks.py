@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine import policy
 from engine.errors import InvalidData, NotAllowed, TaskNotReady
-from engine.evidence import task_context, task_prefill
+from engine.evidence import context_items, prefill_paths, task_context, task_data, task_prefill
 from engine.linked import linked_cases
 from engine.models import Agency, Case, HumanTask
 from engine.queries import inbox as inbox_query
@@ -90,10 +90,10 @@ def _render(task, case, schema, values, errors, choices, status=200, *, beside=N
                            **(beside() if beside else {})), status
 
 
-def _beside_the_form(db, task, case, schema) -> dict:
+def _beside_the_form(db, task, case, schema, data=None) -> dict:
     """What the page shows next to the form: the case data the form names (x-ui.context) and, for
     coordinators, earlier cases linked to this one."""
-    context = task_context(db, task, schema, current_user, today=_service().now().date())
+    context = task_context(db, task, schema, current_user, today=_service().now().date(), data=data)
     for item in context:
         if item["kind"] == "timeline":
             item["entries"] = timeline_entries(item.pop("history"), STAGE_WORDS)
@@ -110,12 +110,15 @@ def task_page(task_id: str):
         task, case = _load_task(db, task_id)
         schema = compiled(db, case.process_version_id).forms[task.form]
         choices = _choices(db)
-        prefill = task_prefill(db, task, schema, current_user) if request.method == "GET" else None
+        # A new page reads the task's data once for what it starts with and what it shows beside it.
+        data = (task_data(db, task) if request.method == "GET" and (prefill_paths(schema) or context_items(schema))
+                else None)
+        prefill = task_prefill(db, task, schema, current_user, data=data) if request.method == "GET" else None
         db.expunge_all()
 
     def beside() -> dict:
         with service.sessions() as db:
-            return _beside_the_form(db, task, case, schema)
+            return _beside_the_form(db, task, case, schema, data)
 
     render = functools.partial(_render, beside=beside)
     if request.method == "GET":
